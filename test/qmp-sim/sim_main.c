@@ -1,0 +1,529 @@
+/*
+ * sim_main.c: qmp-sim's entry point and single-threaded poll() loop: the
+ * control socket, every VM's QMP sockets, the timed jobs of the COLO model,
+ * and a clean exit (sockets removed) on SIGTERM/SIGINT/"exit".
+ * It must not block anywhere but in ppoll(), and must not spin while idle.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim.h"
+
+struct sim_vm *sim_vms;
+static struct sim_job *sim_jobs;
+static uint64_t sim_job_seq;
+static volatile sig_atomic_t sim_stop;
+static bool sim_exit_requested;
+static FILE *sim_log_file;
+
+struct ctl_client {
+	struct ctl_client *next;
+	int fd;
+	bool closing;
+	struct sim_framer in;
+	struct sim_outbuf out;
+};
+static struct ctl_client *ctl_clients;
+
+uint64_t sim_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+json_t *sim_wall_timestamp(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return json_pack("{s:I,s:I}", "seconds", (json_int_t)ts.tv_sec,
+			 "microseconds", (json_int_t)(ts.tv_nsec / 1000));
+}
+
+void sim_logf(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!sim_log_file)
+		return;
+	fprintf(sim_log_file, "%llu ", (unsigned long long)sim_now_us());
+	va_start(ap, fmt);
+	vfprintf(sim_log_file, fmt, ap);
+	va_end(ap);
+	fputc('\n', sim_log_file);
+	fflush(sim_log_file);
+}
+
+struct sim_vm *sim_vm_find(const char *name)
+{
+	struct sim_vm *vm;
+
+	if (!name)
+		return NULL;
+	for (vm = sim_vms; vm; vm = vm->next)
+		if (!strcmp(vm->name, name))
+			return vm;
+	return NULL;
+}
+
+void sim_job_schedule(struct sim_job *job)
+{
+	struct sim_job *j;
+
+	for (j = sim_jobs; j; j = j->next_in_vm)
+		if (j == job)
+			return;
+	job->seq = ++sim_job_seq;
+	job->next_in_vm = sim_jobs;
+	sim_jobs = job;
+}
+
+void sim_jobs_cancel_vm(struct sim_vm *vm)
+{
+	struct sim_job **pp = &sim_jobs;
+
+	while (*pp) {
+		struct sim_job *j = *pp;
+
+		if (j->vm == vm && j == sim_current_job) {
+			/* running now: finish it, the reaper frees it */
+			j->pos = j->nsteps;
+			j->hung = false;
+			if (vm->inband == j)
+				vm->inband = NULL;
+			pp = &j->next_in_vm;
+		} else if (j->vm == vm) {
+			*pp = j->next_in_vm;
+			if (vm->inband == j)
+				vm->inband = NULL;
+			sim_job_free(j);
+		} else {
+			pp = &j->next_in_vm;
+		}
+	}
+}
+
+void sim_request_exit(void)
+{
+	sim_exit_requested = true;
+}
+
+/* Runs every job step that is due; a job's steps run in order. */
+static void jobs_run_due(void)
+{
+	for (;;) {
+		uint64_t now = sim_now_us();
+		struct sim_job *best = NULL, *j;
+
+		for (j = sim_jobs; j; j = j->next_in_vm) {
+			if (j->hung || j->pos >= j->nsteps)
+				continue;
+			j->due_us = j->start_us + j->steps[j->pos].at_us;
+			if (j->due_us > now)
+				continue;
+			if (!best || j->due_us < best->due_us ||
+			    (j->due_us == best->due_us && j->seq < best->seq))
+				best = j;
+		}
+		if (!best)
+			break;
+		sim_job_step(best);
+	}
+	/* reap finished jobs, also those that finished inside a dispatch */
+	{
+		struct sim_job **pp = &sim_jobs;
+
+		while (*pp) {
+			struct sim_job *j = *pp;
+
+			if (j->pos >= j->nsteps && !j->hung) {
+				*pp = j->next_in_vm;
+				if (j->vm->inband == j)
+					j->vm->inband = NULL;
+				sim_job_free(j);
+			} else {
+				pp = &j->next_in_vm;
+			}
+		}
+	}
+}
+
+static int jobs_timeout_ms(void)
+{
+	uint64_t now = sim_now_us(), best = UINT64_MAX;
+	struct sim_job *j;
+
+	for (j = sim_jobs; j; j = j->next_in_vm) {
+		uint64_t due;
+
+		if (j->hung || j->pos >= j->nsteps)
+			continue;
+		due = j->start_us + j->steps[j->pos].at_us;
+		if (due < best)
+			best = due;
+	}
+	if (best == UINT64_MAX)
+		return -1;
+	if (best <= now)
+		return 0;
+	/* round up so we never wake early and spin */
+	return (int)((best - now + 999) / 1000);
+}
+
+static void on_signal(int sig)
+{
+	sim_stop = sig;
+}
+
+static int control_listen(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "qmp-sim: control path too long\n");
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	strcpy(sa.sun_path, path);
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 64) < 0) {
+		fprintf(stderr, "qmp-sim: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void ctl_close(struct ctl_client *c)
+{
+	struct ctl_client **pp;
+
+	for (pp = &ctl_clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	close(c->fd);
+	sim_framer_free(&c->in);
+	sim_outbuf_free(&c->out);
+	free(c);
+}
+
+/* The control protocol is line-based: one JSON request per line. */
+static void ctl_readable(struct ctl_client *c)
+{
+	static const char too_long[] =
+		"{\"ok\":false,\"error\":\"request line too long\"}\n";
+	char buf[65536];
+	ssize_t n;
+
+	n = read(c->fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		c->closing = true;
+		return;
+	}
+	if (sim_framer_feed(&c->in, buf, (size_t)n) < 0) {
+		sim_outbuf_add(&c->out, too_long, sizeof(too_long) - 1);
+		sim_framer_free(&c->in);
+		c->closing = true;
+		return;
+	}
+	for (;;) {
+		char *nl = c->in.len ? memchr(c->in.buf, '\n', c->in.len) : NULL;
+		size_t len;
+
+		if (!nl)
+			break;
+		len = (size_t)(nl - c->in.buf);
+		if (len)
+			sim_control_handle(c->fd, c->in.buf, len, &c->out);
+		memmove(c->in.buf, nl + 1, c->in.len - len - 1);
+		c->in.len -= len + 1;
+		if (sim_exit_requested)
+			break;
+	}
+	if (c->in.len > SIM_MAX_LINE) {
+		sim_outbuf_add(&c->out, too_long, sizeof(too_long) - 1);
+		sim_framer_free(&c->in);
+		c->closing = true;
+	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: qmp-sim --control PATH [--log FILE] [--pidfile FILE]\n");
+}
+
+enum pkind { P_CTL_LISTEN, P_CTL, P_VM_LISTEN, P_CONN };
+struct pref {
+	enum pkind kind;
+	void *ptr;
+	int sock;
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "control", required_argument, NULL, 'c' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *ctl_path = NULL, *pidfile = NULL;
+	struct pollfd *pfd = NULL;
+	struct pref *refs = NULL;
+	size_t pcap = 0;
+	struct sigaction sa;
+	sigset_t block, orig;
+	int ctl_fd, opt;
+
+	while ((opt = getopt_long(argc, argv, "c:l:p:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			ctl_path = optarg;
+			break;
+		case 'l':
+			sim_log_file = fopen(optarg, "a");
+			if (!sim_log_file) {
+				perror(optarg);
+				return 2;
+			}
+			break;
+		case 'p':
+			pidfile = optarg;
+			break;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (!ctl_path || optind != argc) {
+		usage();
+		return 2;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+
+	ctl_fd = control_listen(ctl_path);
+	if (ctl_fd < 0)
+		return 1;
+	if (pidfile) {
+		FILE *f = fopen(pidfile, "w");
+
+		if (f) {
+			fprintf(f, "%ld\n", (long)getpid());
+			fclose(f);
+		}
+	}
+	printf("READY\n");
+	fflush(stdout);
+
+	while (!sim_stop && !sim_exit_requested) {
+		size_t n = 0, need = 1;
+		struct ctl_client *cc;
+		struct sim_vm *vm;
+		int timeout, r;
+		size_t i;
+
+		for (cc = ctl_clients; cc; cc = cc->next)
+			need++;
+		for (vm = sim_vms; vm; vm = vm->next) {
+			struct sim_conn *c;
+
+			need += (size_t)vm->nsocks;
+			for (c = vm->conns; c; c = c->next)
+				need++;
+		}
+		if (need > pcap) {
+			pcap = need * 2;
+			free(pfd);
+			free(refs);
+			pfd = calloc(pcap, sizeof(*pfd));
+			refs = calloc(pcap, sizeof(*refs));
+			if (!pfd || !refs) {
+				fprintf(stderr, "qmp-sim: out of memory\n");
+				break;
+			}
+		}
+		pfd[n] = (struct pollfd){ .fd = ctl_fd, .events = POLLIN };
+		refs[n++] = (struct pref){ P_CTL_LISTEN, NULL, 0 };
+		for (cc = ctl_clients; cc; cc = cc->next) {
+			short ev = cc->closing ? 0 : POLLIN;
+
+			if (cc->out.len > cc->out.off)
+				ev |= POLLOUT;
+			pfd[n] = (struct pollfd){ .fd = cc->fd, .events = ev };
+			refs[n++] = (struct pref){ P_CTL, cc, 0 };
+		}
+		for (vm = sim_vms; vm; vm = vm->next) {
+			struct sim_conn *c;
+			bool frozen = vm->vanished || vm->hang_fault;
+			int s;
+
+			for (s = 0; s < vm->nsocks; s++) {
+				bool busy = false;
+
+				if (vm->listen_fd[s] < 0)
+					continue;
+				for (c = vm->conns; c; c = c->next)
+					if (c->sock == s)
+						busy = true;
+				/* one client per socket: others wait in the backlog */
+				pfd[n] = (struct pollfd){
+					.fd = (busy || frozen) ? -1 :
+					      vm->listen_fd[s],
+					.events = POLLIN };
+				refs[n++] = (struct pref){ P_VM_LISTEN, vm, s };
+			}
+			for (c = vm->conns; c; c = c->next) {
+				short ev = 0;
+
+				if (!frozen && !c->closing)
+					ev |= POLLIN;
+				if (!frozen && c->out.len > c->out.off)
+					ev |= POLLOUT;
+				pfd[n] = (struct pollfd){ .fd = c->fd,
+							  .events = ev };
+				refs[n++] = (struct pref){ P_CONN, c, 0 };
+			}
+		}
+
+		timeout = jobs_timeout_ms();
+		{
+			struct timespec ts, *tsp = NULL;
+
+			if (timeout >= 0) {
+				ts.tv_sec = timeout / 1000;
+				ts.tv_nsec = (long)(timeout % 1000) * 1000000L;
+				tsp = &ts;
+			}
+			r = ppoll(pfd, n, tsp, &orig);
+		}
+		if (r < 0 && errno != EINTR) {
+			perror("ppoll");
+			break;
+		}
+		if (r > 0) {
+			for (i = 0; i < n; i++) {
+				short re = pfd[i].revents;
+
+				if (!re)
+					continue;
+				switch (refs[i].kind) {
+				case P_CTL_LISTEN: {
+					int fd = accept4(ctl_fd, NULL, NULL,
+						SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+					if (fd >= 0) {
+						cc = calloc(1, sizeof(*cc));
+						if (!cc) {
+							close(fd);
+							break;
+						}
+						cc->fd = fd;
+						cc->next = ctl_clients;
+						ctl_clients = cc;
+					}
+					break;
+				}
+				case P_CTL:
+					cc = refs[i].ptr;
+					if (re & (POLLIN | POLLHUP | POLLERR))
+						ctl_readable(cc);
+					if (re & POLLOUT &&
+					    sim_outbuf_flush(&cc->out, cc->fd) < 0)
+						cc->closing = true;
+					break;
+				case P_VM_LISTEN:
+					sim_vm_accept(refs[i].ptr, refs[i].sock);
+					break;
+				case P_CONN: {
+					struct sim_conn *c = refs[i].ptr;
+
+					if (re & POLLOUT)
+						sim_conn_writable(c);
+					if (re & (POLLIN | POLLHUP | POLLERR))
+						sim_conn_readable(c);
+					break;
+				}
+				}
+				if (sim_exit_requested)
+					break;
+				/*
+				 * A handler may have freed VMs or connections:
+				 * rebuild the poll set before touching more.
+				 */
+				if (refs[i].kind != P_CTL_LISTEN)
+					goto next_round;
+			}
+		}
+next_round:
+		jobs_run_due();
+		/* flush control replies, reap closed control clients */
+		for (cc = ctl_clients; cc;) {
+			struct ctl_client *nx = cc->next;
+
+			if (sim_outbuf_flush(&cc->out, cc->fd) < 0 ||
+			    (cc->closing && cc->out.len == cc->out.off))
+				ctl_close(cc);
+			cc = nx;
+		}
+		for (vm = sim_vms; vm; vm = vm->next)
+			sim_vm_pump(vm);
+	}
+
+	/* flush pending control replies (the "exit" answer) best effort */
+	while (ctl_clients) {
+		sim_outbuf_flush(&ctl_clients->out, ctl_clients->fd);
+		ctl_close(ctl_clients);
+	}
+	while (sim_vms) {
+		struct sim_vm *vm = sim_vms;
+
+		sim_vms = vm->next;
+		sim_jobs_cancel_vm(vm);
+		sim_vm_close_sockets(vm, true);
+		sim_vm_free(vm);
+	}
+	close(ctl_fd);
+	unlink(ctl_path);
+	if (pidfile)
+		unlink(pidfile);
+	free(pfd);
+	free(refs);
+	if (sim_log_file)
+		fclose(sim_log_file);
+	return 0;
+}
