@@ -1,0 +1,953 @@
+/*
+ * fsm.c: the step function of the decision core: cluster view (totem ring,
+ * quorum, CPG members), the A1 gate, own liveness, the state-sync barrier
+ * and fence proofs.  The epoch protocol is in fsm_epoch.c, per-VM rules and
+ * QMP sequences in fsm_vm.c.
+ *
+ * Must not: do I/O, read a clock (time comes in the event), keep globals,
+ * use randomness, or log.  Every effect is an action appended to `out`.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler.h"
+#include "fsm_state.h"
+
+void fsm_config_defaults(struct fsm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->fence_policy = FSM_FENCE_PACEMAKER;
+	cfg->no_quorum = FSM_NOQUORUM_FREEZE;
+	cfg->expected_votes = 3;
+	/* token: 1000 lab: D_max ~3.6 s (+25%), P = 500 ms, jitter 400 ms (H1) */
+	cfg->liveness_period_ms = 500;
+	cfg->liveness_bound_ms = 5400;
+	cfg->self_fence_timeout_ms = 2000;
+	cfg->kill_time_ms = 500;
+	cfg->t_arb_ms = 10000;
+	cfg->skew_max_s = 1;
+	cfg->state_period_ms = 5000;
+	cfg->commit_timeout_ms = 3000;
+	cfg->cmd_timeout_ms = 2000;
+	cfg->audit = true;
+}
+
+int fsm_config_check(const struct fsm_config *cfg, const char **why)
+{
+	const char *w = NULL;
+
+	if (cfg->local_nodeid == 0)
+		w = "local nodeid must be set";
+	else if (cfg->expected_votes == 0 || cfg->expected_votes > FSM_MAX_NODES)
+		w = "expected_votes out of range";
+	else if (cfg->liveness_period_ms <= 0 ||
+		 cfg->liveness_bound_ms <= cfg->liveness_period_ms)
+		w = "liveness bound B must exceed the period P (H1)";
+	else if (cfg->self_fence_timeout_ms <= 0)
+		w = "self_fence_timeout must be positive";
+	else if (cfg->fence_policy == FSM_FENCE_SELF &&
+		 (cfg->two_node || cfg->last_man_standing) &&
+		 !(cfg->test_disable & FSM_MECH_TWO_NODE))
+		w = "fencing policy 'self' is refused where two partitions can "
+		    "both be quorate (two_node, last_man_standing): SAFETY C3";
+	if (why)
+		*why = w;
+	return w ? -EINVAL : 0;
+}
+
+struct fsm *fsm_new(const struct fsm_config *cfg)
+{
+	struct fsm *f;
+
+	if (fsm_config_check(cfg, NULL) < 0)
+		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->cfg = *cfg;
+	f->ipc_cpg = f->ipc_quorum = true;
+	fsm_node_get(f, cfg->local_nodeid, true);
+	return f;
+}
+
+void fsm_free(struct fsm *f)
+{
+	free(f);
+}
+
+void fsm_actions_reset(struct fsm_actions *out)
+{
+	for (unsigned i = 0; i < out->n; i++)
+		if (out->a[i].kind == FSM_ACT_AUDIT && out->a[i].u.audit)
+			json_decref(out->a[i].u.audit);
+	out->n = 0;
+	out->overflow = false;
+}
+
+struct fsm_action *fsm_act(struct fsm *f, struct fsm_actions *out,
+			   enum fsm_action_kind kind)
+{
+	struct fsm_action *a;
+
+	(void)f;
+	if (out->n >= FSM_MAX_ACTIONS) {
+		out->overflow = true;
+		memset(&out->spill, 0, sizeof(out->spill));
+		return &out->spill;
+	}
+	a = &out->a[out->n++];
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	return a;
+}
+
+void fsm_send(struct fsm *f, struct fsm_actions *out, const struct fsm_msg *m)
+{
+	struct fsm_action *a = fsm_act(f, out, FSM_ACT_SEND);
+
+	a->u.send = *m;
+	a->u.send.ring = f->rc;
+}
+
+static void timer_start(struct fsm *f, struct fsm_actions *out,
+			enum fsm_timer_id id, uint32_t vm, int64_t due)
+{
+	struct fsm_action *a = fsm_act(f, out, FSM_ACT_TIMER_START);
+
+	a->u.timer.id = id;
+	a->u.timer.vm = vm;
+	a->u.timer.due_mono_ms = due;
+}
+
+struct fsm_node *fsm_node_get(struct fsm *f, uint32_t nodeid, bool create)
+{
+	struct fsm_node *fr = NULL;
+
+	if (nodeid == 0)
+		return NULL;
+	for (unsigned i = 0; i < FSM_MAX_NODES; i++) {
+		if (f->nodes[i].used && f->nodes[i].nodeid == nodeid)
+			return &f->nodes[i];
+		if (!f->nodes[i].used && !fr)
+			fr = &f->nodes[i];
+	}
+	if (!create || !fr)
+		return NULL;
+	memset(fr, 0, sizeof(*fr));
+	fr->used = true;
+	fr->nodeid = nodeid;
+	/* H4: a node first heard of now was alive no later than now;
+	 * a restarted arbiter thus uses its own start time (or later) */
+	fr->last_alive_mono = f->now_mono;
+	fr->last_alive_wall_ms = f->now_wall_ms;
+	return fr;
+}
+
+void fsm_node_alive(struct fsm *f, uint32_t nodeid)
+{
+	struct fsm_node *n = fsm_node_get(f, nodeid, true);
+
+	if (!n)
+		return;
+	n->last_alive_mono = f->now_mono;
+	n->last_alive_wall_ms = f->now_wall_ms;
+}
+
+static bool ring_eq(const struct fsm_ring_id *a, const struct fsm_ring_id *b)
+{
+	return a->nodeid == b->nodeid && a->seq == b->seq;
+}
+
+bool fsm_inst_eq(const struct fsm_instance *a, const struct fsm_instance *b)
+{
+	return a->pid == b->pid && a->start == b->start;
+}
+
+bool fsm_epoch_names(const struct fsm_epoch *e, uint32_t node,
+		     const struct fsm_instance *inst)
+{
+	if (e->kind == FSM_EPOCH_NONE)
+		return false;
+	if (e->holder == node && fsm_inst_eq(&e->hinst, inst))
+		return true;
+	return e->kind == FSM_EPOCH_COLO && e->secondary == node &&
+	       fsm_inst_eq(&e->sinst, inst);
+}
+
+/* NULL if the A1 gate is open, else why it is closed. */
+const char *fsm_gate_reason(const struct fsm *f)
+{
+	if (!f->started)
+		return "starting";
+	if (!f->ipc_cpg || !f->ipc_quorum)
+		return "ipc";
+	if (fsm_mech(f, FSM_MECH_QUORUM_GATE) && (!f->have_quorum || !f->quorate))
+		return "inquorate";
+	if (fsm_mech(f, FSM_MECH_RING_ID_AGREEMENT) &&
+	    (!f->have_totem || !f->have_quorum || !ring_eq(&f->rq, &f->rc) ||
+	     f->cpg_ahead))
+		return "ring-id";
+	if (fsm_mech(f, FSM_MECH_OWN_LIVENESS) &&
+	    (!f->live_ok || !f->live_in_rc ||
+	     f->now_mono - f->live_sent > f->cfg.liveness_bound_ms))
+		return "liveness";
+	if (fsm_mech(f, FSM_MECH_BARRIER) && f->barrier_pending)
+		return "barrier";
+	return NULL;
+}
+
+bool fsm_gate_open(const struct fsm *f)
+{
+	return fsm_gate_reason(f) == NULL;
+}
+
+/*
+ * Rule 4: reasons to freeze solo sides.  A transient closure (ring ids not
+ * yet agreeing, barrier running) closes the gate but freezes nothing.
+ */
+const char *fsm_freeze_reason(const struct fsm *f)
+{
+	if (!f->started)
+		return NULL;
+	if (!f->ipc_cpg || !f->ipc_quorum)
+		return "ipc";
+	if (fsm_mech(f, FSM_MECH_QUORUM_GATE) && f->have_quorum && !f->quorate)
+		return "inquorate";
+	if (fsm_mech(f, FSM_MECH_OWN_LIVENESS) &&
+	    f->now_mono - f->live_sent > f->cfg.liveness_bound_ms)
+		return "liveness";
+	return NULL;
+}
+
+bool fsm_node_lost(const struct fsm *f, uint32_t nodeid)
+{
+	const struct fsm_node *n;
+
+	for (unsigned i = 0; i < FSM_MAX_NODES; i++) {
+		n = &f->nodes[i];
+		if (!n->used || n->nodeid != nodeid)
+			continue;
+		if (!fsm_mech(f, FSM_MECH_LEVEL_TRIGGERED_LOSS))
+			return n->nodedown_seen;
+		return f->have_totem && !n->in_ring;
+	}
+	/* never seen in any ring: absent from the current one */
+	return fsm_mech(f, FSM_MECH_LEVEL_TRIGGERED_LOSS) && f->have_totem;
+}
+
+/* H3: fence_time > ceil(last_alive_wall) + skew_max, success only. */
+bool fsm_fence_proof(const struct fsm *f, uint32_t nodeid)
+{
+	const struct fsm_node *n = NULL;
+
+	for (unsigned i = 0; i < FSM_MAX_NODES; i++)
+		if (f->nodes[i].used && f->nodes[i].nodeid == nodeid)
+			n = &f->nodes[i];
+	if (!n || !n->fence_ok)
+		return false;
+	if (!fsm_mech(f, FSM_MECH_FENCE_PROOF_AGE))
+		return true;
+	int64_t alive_s = (n->last_alive_wall_ms + 999) / 1000;
+	return n->fence_wall_s > alive_s + f->cfg.skew_max_s;
+}
+
+bool fsm_fence_pending(const struct fsm *f, uint32_t nodeid)
+{
+	for (unsigned i = 0; i < FSM_MAX_NODES; i++)
+		if (f->nodes[i].used && f->nodes[i].nodeid == nodeid)
+			return f->nodes[i].fence_pending;
+	return false;
+}
+
+void fsm_request_fence(struct fsm *f, uint32_t nodeid, struct fsm_actions *out)
+{
+	struct fsm_node *n = fsm_node_get(f, nodeid, true);
+	struct fsm_msg m;
+
+	unsigned first = out->n;
+
+	if (!n || n->fence_requested || nodeid == f->cfg.local_nodeid)
+		return;
+	n->fence_requested = true;
+	n->fence_pending = true;
+	fsm_act(f, out, FSM_ACT_FENCE)->u.fence.nodeid = nodeid;
+	/* H3: tell everyone, so a rejoining n cannot go solo meanwhile */
+	memset(&m, 0, sizeof(m));
+	m.kind = FSM_MSG_FENCING;
+	m.node = nodeid;
+	m.pending = true;
+	fsm_send(f, out, &m);
+	fsm_audit(f, NULL, "H3-fence-request",
+		  "fence requested (in a worker; the loop never blocks)", out, first);
+}
+
+int64_t fsm_self_wait(const struct fsm *f)
+{
+	const struct fsm_config *c = &f->cfg;
+
+	if (c->self_wait_ms > 0)
+		return c->self_wait_ms;
+	/* A4: W = P + B + SFT_all + kill_time + margin (D_min taken as 0) */
+	return c->liveness_period_ms + c->liveness_bound_ms +
+	       c->self_fence_timeout_ms + c->kill_time_ms + 1000;
+}
+
+/* ---- cluster view ------------------------------------------------------ */
+
+static void send_liveness(struct fsm *f, struct fsm_actions *out)
+{
+	struct fsm_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = FSM_MSG_LIVENESS;
+	m.seq = ++f->live_seq;
+	m.sent_mono_ms = f->now_mono;
+	fsm_send(f, out, &m);
+}
+
+static void send_all_state(struct fsm *f, struct fsm_actions *out, bool sync)
+{
+	struct fsm_msg m;
+
+	for (unsigned i = 0; i < FSM_MAX_VMS; i++) {
+		struct fsm_vm *vm = &f->vms[i];
+
+		if (!vm->used)
+			continue;
+		memset(&m, 0, sizeof(m));
+		fsm_vm_report(f, vm, &m);
+		fsm_send(f, out, &m);
+		vm->sent_valid = true;
+		vm->last_sent = m.side;
+		vm->last_sent_epoch = m.epoch;
+	}
+	/* pending fences are state too (H3) */
+	for (unsigned i = 0; i < FSM_MAX_NODES; i++) {
+		struct fsm_node *n = &f->nodes[i];
+
+		if (!n->used || !n->fence_requested || !n->fence_pending)
+			continue;
+		memset(&m, 0, sizeof(m));
+		m.kind = FSM_MSG_FENCING;
+		m.node = n->nodeid;
+		m.pending = true;
+		fsm_send(f, out, &m);
+	}
+	if (sync) {
+		memset(&m, 0, sizeof(m));
+		m.kind = FSM_MSG_SYNC_DONE;
+		fsm_send(f, out, &m);
+	}
+	f->last_state_mono = f->now_mono;
+}
+
+static void barrier_check(struct fsm *f)
+{
+	if (!f->barrier_pending)
+		return;
+	for (unsigned i = 0; i < FSM_MAX_NODES; i++) {
+		const struct fsm_node *n = &f->nodes[i];
+
+		if (n->used && n->arb_member && !n->synced)
+			return;
+	}
+	f->barrier_pending = false;
+}
+
+static void on_cpg(struct fsm *f, const struct fsm_event *ev,
+		   struct fsm_actions *out)
+{
+	bool was[FSM_MAX_NODES];
+	unsigned i, j;
+
+	for (i = 0; i < FSM_MAX_NODES; i++) {
+		was[i] = f->nodes[i].arb_member;
+		f->nodes[i].arb_member = false;
+	}
+	f->in_cpg = false;
+	for (j = 0; j < ev->u.cpg.n_members && j < FSM_MAX_NODES; j++) {
+		struct fsm_node *n = fsm_node_get(f, ev->u.cpg.members[j].nodeid, true);
+
+		if (!n)
+			continue;
+		n->arb_member = true;
+		n->arb_pid = ev->u.cpg.members[j].pid;
+		n->last_alive_mono = f->now_mono;
+		n->last_alive_wall_ms = f->now_wall_ms;
+		if (n->nodeid == f->cfg.local_nodeid)
+			f->in_cpg = true;
+	}
+	for (i = 0; i < FSM_MAX_NODES; i++)
+		if (f->nodes[i].used && was[i] && !f->nodes[i].arb_member)
+			f->nodes[i].arb_gone_mono = f->now_mono;
+	for (j = 0; j < ev->u.cpg.n_left && j < FSM_MAX_NODES; j++) {
+		struct fsm_node *n = fsm_node_get(f, ev->u.cpg.left[j].nodeid, true);
+
+		if (n && ev->u.cpg.left[j].reason == FSM_CPG_NODEDOWN &&
+		    !n->nodedown_seen) {
+			n->nodedown_seen = true;
+			if (!fsm_mech(f, FSM_MECH_LEVEL_TRIGGERED_LOSS)) {
+				n->lost_since_mono = f->now_mono;
+				n->fence_requested = false;
+			}
+		}
+	}
+	for (j = 0; j < ev->u.cpg.n_joined && j < FSM_MAX_NODES; j++) {
+		struct fsm_node *n = fsm_node_get(f, ev->u.cpg.joined[j].nodeid, true);
+
+		if (n)
+			n->nodedown_seen = false;
+		/* the ring changed and its totem confchg is still due: the
+		 * gate waits for it (whichever callback comes first) */
+		if (n && ev->u.cpg.joined[j].reason == FSM_CPG_NODEUP && !n->in_ring)
+			f->cpg_ahead = true;
+	}
+	for (j = 0; j < ev->u.cpg.n_left && j < FSM_MAX_NODES; j++) {
+		struct fsm_node *n = fsm_node_get(f, ev->u.cpg.left[j].nodeid, false);
+
+		if (n && ev->u.cpg.left[j].reason == FSM_CPG_NODEDOWN && n->in_ring)
+			f->cpg_ahead = true;
+	}
+	if (ev->u.cpg.n_joined > 0) {
+		/* dlm_controld-style barrier: nothing decided until every
+		 * member's state for this view has been delivered */
+		f->barrier_pending = true;
+		for (i = 0; i < FSM_MAX_NODES; i++)
+			f->nodes[i].synced = false;
+		send_all_state(f, out, true);
+	} else {
+		barrier_check(f);
+		send_all_state(f, out, false);
+	}
+}
+
+static void on_totem(struct fsm *f, const struct fsm_event *ev,
+		     struct fsm_actions *out)
+{
+	bool changed = !f->have_totem || !ring_eq(&f->rc, &ev->u.totem.ring);
+
+	f->have_totem = true;
+	f->cpg_ahead = false;
+	f->rc = ev->u.totem.ring;
+	for (unsigned i = 0; i < FSM_MAX_NODES; i++)
+		f->nodes[i].in_ring = false;
+	for (unsigned j = 0; j < ev->u.totem.n_nodes && j < FSM_MAX_NODES; j++) {
+		struct fsm_node *n = fsm_node_get(f, ev->u.totem.nodes[j], true);
+
+		if (!n)
+			continue;
+		n->in_ring = true;
+		n->last_alive_mono = f->now_mono;
+		n->last_alive_wall_ms = f->now_wall_ms;
+		n->lost = false;
+	}
+	for (unsigned i = 0; i < FSM_MAX_NODES; i++) {
+		struct fsm_node *n = &f->nodes[i];
+
+		if (!n->used || n->in_ring || n->lost)
+			continue;
+		/* level-triggered loss (H4): absent from the ring's list.
+		 * A new loss restarts the self wait and needs a new fence. */
+		n->lost = true;
+		if (fsm_mech(f, FSM_MECH_LEVEL_TRIGGERED_LOSS)) {
+			n->lost_since_mono = f->now_mono;
+			n->fence_requested = false;
+		}
+	}
+	if (changed) {
+		f->live_in_rc = false;
+		send_liveness(f, out); /* reopen the gate within one round */
+	}
+}
+
+static void on_liveness(struct fsm *f, uint32_t from, const struct fsm_msg *m,
+			struct fsm_actions *out)
+{
+	fsm_node_alive(f, from);
+	if (from != f->cfg.local_nodeid)
+		return;
+	/* delivered now, hence in the current ring Rc (virtual synchrony) */
+	if (m->sent_mono_ms >= f->live_sent || !f->live_in_rc) {
+		if (m->sent_mono_ms > f->live_sent)
+			f->live_sent = m->sent_mono_ms;
+		f->live_ok = true;
+		f->live_in_rc = true;
+		timer_start(f, out, FSM_TIMER_LIVENESS_DEADLINE, 0,
+			    f->live_sent + f->cfg.liveness_bound_ms + 1);
+	}
+}
+
+static struct fsm_vm *vm_find(struct fsm *f, const char *name)
+{
+	for (unsigned i = 0; i < FSM_MAX_VMS; i++)
+		if (f->vms[i].used && strcmp(f->vms[i].name, name) == 0)
+			return &f->vms[i];
+	return NULL;
+}
+
+static struct fsm_vm *vm_get(struct fsm *f, const char *name)
+{
+	struct fsm_vm *vm = vm_find(f, name);
+
+	if (vm)
+		return vm;
+	if (name[0] == '\0' || strnlen(name, FSM_NAME_MAX) >= FSM_NAME_MAX)
+		return NULL;
+	for (unsigned i = 0; i < FSM_MAX_VMS; i++) {
+		vm = &f->vms[i];
+		if (vm->used)
+			continue;
+		memset(vm, 0, sizeof(*vm));
+		vm->used = true;
+		fsm_name_copy(vm->name, name, sizeof(vm->name));
+		fsm_name_copy(vm->p.vm, name, sizeof(vm->p.vm));
+		return vm;
+	}
+	return NULL;
+}
+
+static void on_state(struct fsm *f, struct fsm_vm *vm, uint32_t from,
+		     const struct fsm_msg *m, struct fsm_actions *out)
+{
+	fsm_node_alive(f, from);
+	fsm_epoch_adopt(f, vm, &m->epoch, out);
+	if (from == vm->peer && from != f->cfg.local_nodeid) {
+		vm->peer_rep_valid = true;
+		vm->peer_rep = m->side;
+		vm->peer_epoch = m->epoch;
+	}
+}
+
+static int on_peer(struct fsm *f, const struct fsm_event *ev,
+		   struct fsm_actions *out)
+{
+	const struct fsm_msg *m = &ev->u.peer.msg;
+	uint32_t from = ev->u.peer.from;
+	struct fsm_vm *vm = NULL;
+	struct fsm_node *n;
+
+	switch (m->kind) {
+	case FSM_MSG_LIVENESS:
+		on_liveness(f, from, m, out);
+		return 0;
+	case FSM_MSG_SYNC_DONE:
+		fsm_node_alive(f, from);
+		n = fsm_node_get(f, from, true);
+		if (n)
+			n->synced = true;
+		barrier_check(f);
+		return 0;
+	case FSM_MSG_FENCING:
+		fsm_node_alive(f, from);
+		n = fsm_node_get(f, m->node, true);
+		if (!n)
+			return -EINVAL;
+		if (m->pending)
+			n->fence_pending = true;
+		else if (!n->fence_requested)
+			n->fence_pending = false;
+		return 0;
+	case FSM_MSG_STATE:
+	case FSM_MSG_PROPOSE:
+	case FSM_MSG_ACK:
+	case FSM_MSG_NACK:
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (strnlen(m->vm, FSM_NAME_MAX) >= FSM_NAME_MAX)
+		return -EINVAL;
+	/* witnesses keep epochs of VMs they do not host */
+	vm = vm_get(f, m->vm);
+	if (!vm)
+		return -ENOSPC;
+	switch (m->kind) {
+	case FSM_MSG_STATE:
+		on_state(f, vm, from, m, out);
+		break;
+	case FSM_MSG_PROPOSE:
+		fsm_epoch_on_propose(f, vm, from, &m->prop, out);
+		break;
+	case FSM_MSG_ACK:
+		fsm_epoch_on_ack(f, vm, from, &m->prop, out);
+		break;
+	default:
+		fsm_epoch_on_nack(f, vm, from, m, out);
+		break;
+	}
+	return 0;
+}
+
+static void on_fence(struct fsm *f, const struct fsm_event *ev,
+		     struct fsm_actions *out)
+{
+	struct fsm_node *n = fsm_node_get(f, ev->u.fence.nodeid, true);
+	struct fsm_msg m;
+
+	if (!n)
+		return;
+	n->fence_pending = false;
+	if (ev->u.fence.success) {
+		n->fence_ok = true;
+		if (ev->u.fence.fence_wall_s > n->fence_wall_s)
+			n->fence_wall_s = ev->u.fence.fence_wall_s;
+	} else {
+		/* H3: a timeout or -ENODEV never counts; ask again later */
+		n->fence_requested = false;
+	}
+	memset(&m, 0, sizeof(m));
+	m.kind = FSM_MSG_FENCING;
+	m.node = n->nodeid;
+	m.pending = false;
+	fsm_send(f, out, &m);
+	fsm_audit(f, NULL, ev->u.fence.success ? "H3-fence-done" : "H3-fence-failed",
+		  "fence result", out, out->n);
+}
+
+static int on_start(struct fsm *f, const struct fsm_event *ev,
+		    struct fsm_actions *out)
+{
+	if (f->started)
+		return -EINVAL;
+	if (ev->u.start.n > FSM_MAX_VMS || (ev->u.start.n && !ev->u.start.recs))
+		return -EINVAL;
+	for (unsigned i = 0; i < ev->u.start.n; i++) {
+		struct fsm_vm *vm = vm_get(f, ev->u.start.recs[i].vm);
+
+		if (!vm)
+			return -EINVAL;
+		vm->p = ev->u.start.recs[i];
+	}
+	f->started = true;
+	f->start_mono = f->now_mono;
+	f->start_wall_ms = f->now_wall_ms;
+	/* liveness deadline counts from our start */
+	f->live_sent = f->now_mono;
+	f->live_ok = false;
+	for (unsigned i = 0; i < FSM_MAX_NODES; i++)
+		if (f->nodes[i].used) {
+			f->nodes[i].last_alive_mono = f->now_mono;
+			f->nodes[i].last_alive_wall_ms = f->now_wall_ms;
+		}
+	send_liveness(f, out);
+	timer_start(f, out, FSM_TIMER_LIVENESS_TICK, 0,
+		    f->now_mono + f->cfg.liveness_period_ms);
+	fsm_audit(f, NULL, "rule6-start", "persisted epochs loaded", out, out->n);
+	return 0;
+}
+
+static int on_admin(struct fsm *f, const struct fsm_event *ev,
+		    struct fsm_actions *out)
+{
+	struct fsm_vm *vm;
+
+	if (strnlen(ev->u.admin.vm, FSM_NAME_MAX) >= FSM_NAME_MAX)
+		return -EINVAL;
+	switch (ev->u.admin.kind) {
+	case FSM_ADMIN_VM_ADD:
+		if (ev->u.admin.peer_node == 0 ||
+		    ev->u.admin.peer_node == f->cfg.local_nodeid ||
+		    ev->u.admin.n_pre > 64 || ev->u.admin.n_post > 64)
+			return -EINVAL;
+		vm = vm_get(f, ev->u.admin.vm);
+		if (!vm)
+			return -ENOSPC;
+		vm->local = true;
+		vm->peer = ev->u.admin.peer_node;
+		vm->n_pre = ev->u.admin.n_pre;
+		vm->n_post = ev->u.admin.n_post;
+		fsm_node_get(f, vm->peer, true);
+		return 0;
+	case FSM_ADMIN_VM_REMOVE:
+		vm = vm_find(f, ev->u.admin.vm);
+		if (!vm || vm->seq != FSM_SEQ_NONE)
+			return vm ? -EBUSY : -ENOENT;
+		vm->used = false;
+		return 0;
+	default:
+		break;
+	}
+	vm = vm_find(f, ev->u.admin.vm);
+	if (!vm || !vm->local)
+		return -ENOENT;
+	switch (ev->u.admin.kind) {
+	case FSM_ADMIN_FAILOVER:
+		/* force lets an operator declare the peer lost; the gate,
+		 * eligibility and the epoch commit still apply */
+		vm->admin_force = ev->u.admin.force;
+		fsm_audit(f, vm, "admin-failover", ev->u.admin.force ?
+			  "forced request: peer treated as lost" :
+			  "request: rules decide", out, out->n);
+		break;
+	case FSM_ADMIN_PROMOTE:
+		/* M4: promote confirms, it never decides */
+		fsm_audit(f, vm, "M4-promote", vm->status == FSM_ST_SOLO ?
+			  "confirmed: local side holds E(v)" :
+			  "refused: arbiter has not committed this side",
+			  out, out->n);
+		break;
+	case FSM_ADMIN_DEMOTE:
+		vm->admin_force = false;
+		fsm_audit(f, vm, "M4-demote", "request", out, out->n);
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int on_qmp(struct fsm *f, const struct fsm_event *ev,
+		  struct fsm_actions *out)
+{
+	struct fsm_vm *vm = vm_find(f, ev->u.qmp.vm);
+	struct fsm_side_report *q;
+
+	if (!vm || !vm->local)
+		return -ENOENT;
+	q = &vm->q;
+	switch (ev->kind) {
+	case FSM_EV_QMP_CONNECTED:
+		if (!q->present || !q->alive || !fsm_inst_eq(&q->inst, &ev->u.qmp.inst))
+			fsm_vm_new_instance(f, vm, &ev->u.qmp.inst, out);
+		q->connected = true;
+		break;
+	case FSM_EV_QMP_LOST:
+		/* A7: a hang-up is not a QEMU exit */
+		q->connected = false;
+		break;
+	case FSM_EV_QEMU_EXITED:
+		if (!fsm_inst_eq(&q->inst, &ev->u.qmp.inst))
+			return 0; /* an older incarnation */
+		q->alive = false;
+		q->connected = false;
+		q->run = FSM_RUN_UNKNOWN;
+		vm->failover_inflight = false;
+		if (vm->seq != FSM_SEQ_NONE)
+			fsm_vm_abort(f, vm, "QEMU exited", out);
+		break;
+	case FSM_EV_QMP_COLO_EXIT:
+		q->colo_exit_seen = true;
+		break;
+	case FSM_EV_QMP_COLO_STATUS:
+		if (q->mode == FSM_MODE_NONE && ev->u.qmp.mode != FSM_MODE_NONE &&
+		    ev->u.qmp.mode != FSM_MODE_UNKNOWN)
+			q->colo_exit_seen = false; /* entered COLO again */
+		q->mode = ev->u.qmp.mode;
+		q->last_mode = ev->u.qmp.last_mode;
+		q->reason = ev->u.qmp.reason;
+		vm->q_colo_known = true;
+		if (q->mode == FSM_MODE_SECONDARY && !q->colo_exit_seen &&
+		    fsm_epoch_names(&vm->p.epoch, f->cfg.local_nodeid, &q->inst) &&
+		    vm->p.epoch.kind == FSM_EPOCH_COLO &&
+		    vm->p.epoch.secondary == f->cfg.local_nodeid) {
+			vm->colo_seen = true;
+			vm->colo_seen_n = vm->p.epoch.n;
+		}
+		break;
+	case FSM_EV_QMP_STATUS:
+		q->run = ev->u.qmp.run;
+		vm->q_status_known = true;
+		break;
+	case FSM_EV_QMP_MIGRATE:
+		/* entering COLO again (resync) starts a new pair: an exit
+		 * of the previous one no longer says this one broke */
+		if (ev->u.qmp.mig == FSM_MIG_COLO && q->mig != FSM_MIG_COLO)
+			q->colo_exit_seen = false;
+		q->mig = ev->u.qmp.mig;
+		break;
+	case FSM_EV_QMP_RESUME:
+		q->run = FSM_RUN_RUNNING;
+		break;
+	case FSM_EV_QMP_STOP:
+		q->run = FSM_RUN_PAUSED; /* a hint; never a freeze proof (A5) */
+		break;
+	case FSM_EV_QMP_YANK_SET:
+		if (ev->u.qmp.n_yank > FSM_YANK_MAX)
+			return -EINVAL;
+		vm->n_yank = ev->u.qmp.n_yank;
+		for (unsigned i = 0; i < vm->n_yank; i++)
+			fsm_name_copy(vm->yank[i], ev->u.qmp.yank[i],
+				      FSM_YANK_NAME_MAX);
+		break;
+	default:
+		return -EINVAL;
+	}
+	fsm_vm_result(f, vm, ev, out);
+	return 0;
+}
+
+static void arm_wake(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	int64_t due = 0;
+	struct fsm_node *pn = vm->local ? fsm_node_get(f, vm->peer, false) : NULL;
+
+#define CONSIDER(t) do { int64_t t_ = (t); \
+	if (t_ > f->now_mono && (due == 0 || t_ < due)) due = t_; } while (0)
+	if (vm->seq == FSM_SEQ_FREEZE)
+		CONSIDER(vm->seq_deadline);
+	if (vm->ph == FSM_PH_COMMIT)
+		CONSIDER(vm->prop_since + f->cfg.commit_timeout_ms);
+	if (vm->poll_due)
+		CONSIDER(vm->poll_due);
+	if (pn && pn->lost && f->cfg.fence_policy == FSM_FENCE_SELF)
+		CONSIDER(pn->lost_since_mono + fsm_self_wait(f));
+	if (pn && !pn->arb_member && pn->in_ring)
+		CONSIDER(pn->arb_gone_mono + f->cfg.t_arb_ms);
+#undef CONSIDER
+	if (due && due != vm->wake_due) {
+		vm->wake_due = due;
+		timer_start(f, out, FSM_TIMER_VM_WAKE,
+			    (uint32_t)(vm - f->vms), due);
+	}
+}
+
+int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
+{
+	int rc = 0;
+	unsigned first = out->n;
+
+	if (!f || !ev || !out)
+		return -EINVAL;
+	if (ev->now_mono_ms < f->now_mono)
+		return -EINVAL; /* monotonic time never goes back */
+	f->now_mono = ev->now_mono_ms;
+	f->now_wall_ms = ev->now_wall_ms;
+	f->ev = ev;
+
+	switch (ev->kind) {
+	case FSM_EV_START:
+		rc = on_start(f, ev, out);
+		break;
+	case FSM_EV_CPG_CONFCHG:
+		if (ev->u.cpg.n_members > FSM_MAX_NODES ||
+		    ev->u.cpg.n_left > FSM_MAX_NODES ||
+		    ev->u.cpg.n_joined > FSM_MAX_NODES)
+			return -EINVAL;
+		on_cpg(f, ev, out);
+		break;
+	case FSM_EV_TOTEM_CONFCHG:
+		if (ev->u.totem.n_nodes > FSM_MAX_NODES)
+			return -EINVAL;
+		on_totem(f, ev, out);
+		break;
+	case FSM_EV_QUORUM:
+		if (ev->u.quorum.n_nodes > FSM_MAX_NODES)
+			return -EINVAL;
+		f->have_quorum = true;
+		f->quorate = ev->u.quorum.quorate;
+		f->rq = ev->u.quorum.ring;
+		for (unsigned j = 0; j < ev->u.quorum.n_nodes; j++)
+			fsm_node_alive(f, ev->u.quorum.nodes[j]);
+		break;
+	case FSM_EV_IPC:
+		f->ipc_cpg = ev->u.ipc.cpg_ok;
+		f->ipc_quorum = ev->u.ipc.quorum_ok;
+		if (!f->ipc_quorum)
+			f->have_quorum = false;
+		break;
+	case FSM_EV_PEER_MSG:
+		rc = on_peer(f, ev, out);
+		break;
+	case FSM_EV_QMP_CONNECTED:
+	case FSM_EV_QMP_LOST:
+	case FSM_EV_QMP_COLO_EXIT:
+	case FSM_EV_QMP_COLO_STATUS:
+	case FSM_EV_QMP_STATUS:
+	case FSM_EV_QMP_MIGRATE:
+	case FSM_EV_QMP_RESUME:
+	case FSM_EV_QMP_STOP:
+	case FSM_EV_QMP_YANK_SET:
+	case FSM_EV_QEMU_EXITED:
+		rc = on_qmp(f, ev, out);
+		break;
+	case FSM_EV_QMP_RESULT:
+		if (ev->u.result.tag.vm >= FSM_MAX_VMS ||
+		    !f->vms[ev->u.result.tag.vm].used)
+			return -EINVAL;
+		fsm_vm_result(f, &f->vms[ev->u.result.tag.vm], ev, out);
+		break;
+	case FSM_EV_PERSIST_DONE: {
+		struct fsm_vm *vm = vm_find(f, ev->u.persisted.vm);
+
+		if (!vm)
+			return -ENOENT;
+		if (vm->ack_pending && ev->u.persisted.seq >= vm->ack_persist_seq) {
+			vm->ack_pending = false;
+			fsm_epoch_send_ack(f, vm, &vm->ack_prop, FSM_MSG_ACK, out);
+		}
+		fsm_vm_persisted(f, vm, ev->u.persisted.seq, out);
+		break;
+	}
+	case FSM_EV_FENCE_RESULT:
+		on_fence(f, ev, out);
+		break;
+	case FSM_EV_TIMER:
+		if (ev->u.timer.id == FSM_TIMER_LIVENESS_TICK && f->started) {
+			send_liveness(f, out);
+			if (fsm_mech(f, FSM_MECH_PERIODIC_STATE) &&
+			    f->now_mono - f->last_state_mono >= f->cfg.state_period_ms)
+				send_all_state(f, out, false);
+			timer_start(f, out, FSM_TIMER_LIVENESS_TICK, 0,
+				    f->now_mono + f->cfg.liveness_period_ms);
+		} else if (ev->u.timer.id == FSM_TIMER_VM_WAKE) {
+			if (ev->u.timer.vm >= FSM_MAX_VMS)
+				return -EINVAL;
+			if (f->vms[ev->u.timer.vm].wake_due <= f->now_mono)
+				f->vms[ev->u.timer.vm].wake_due = 0;
+		}
+		break;
+	case FSM_EV_ADMIN:
+		rc = on_admin(f, ev, out);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (rc < 0)
+		return rc;
+
+	/* level-triggered: every VM's decision is re-derived after any event */
+	for (unsigned i = 0; i < FSM_MAX_VMS; i++) {
+		struct fsm_vm *vm = &f->vms[i];
+
+		if (!vm->used)
+			continue;
+		fsm_vm_eval(f, vm, out);
+		if (vm->local) {
+			struct fsm_msg m;
+
+			memset(&m, 0, sizeof(m));
+			fsm_vm_report(f, vm, &m);
+			/* M5: announce every change, idempotently */
+			if (f->started && (!vm->sent_valid ||
+			    memcmp(&m.side, &vm->last_sent, sizeof(m.side)) ||
+			    memcmp(&m.epoch, &vm->last_sent_epoch, sizeof(m.epoch)))) {
+				fsm_send(f, out, &m);
+				vm->sent_valid = true;
+				vm->last_sent = m.side;
+				vm->last_sent_epoch = m.epoch;
+			}
+		}
+		arm_wake(f, vm, out);
+	}
+	(void)first;
+	f->ev = NULL;
+	return 0;
+}
+
+void fsm_audit(struct fsm *f, struct fsm_vm *vm, const char *rule,
+	       const char *decision, struct fsm_actions *out, unsigned first)
+{
+	json_t *j;
+
+	if (!f->cfg.audit || !f->ev)
+		return;
+	j = audit_record(f, f->ev, vm, rule, decision, out, first);
+	if (j)
+		fsm_act(f, out, FSM_ACT_AUDIT)->u.audit = j;
+}
+
+json_t *fsm_status_json(const struct fsm *f)
+{
+	return audit_status(f);
+}

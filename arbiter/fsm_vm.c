@@ -1,0 +1,875 @@
+/*
+ * fsm_vm.c: per-VM rules (DESIGN §4 rules 1-6 as amended by SAFETY.md) and
+ * the QMP command sequences that carry them out: go solo, take over,
+ * resume, record a COLO epoch, freeze, kill.  Every command is tagged with
+ * (VM, epoch, QEMU instance) and the gate and E(v) are re-checked before
+ * each one (M2).
+ *
+ * Must not: do I/O, read a clock, keep globals, log.
+ */
+#include <string.h>
+
+#include "compiler.h"
+#include "fsm_state.h"
+
+#define POLL_MS 10
+
+static uint32_t local_id(const struct fsm *f)
+{
+	return f->cfg.local_nodeid;
+}
+
+static uint32_t vm_slot(const struct fsm *f, const struct fsm_vm *vm)
+{
+	return (uint32_t)(vm - f->vms);
+}
+
+static bool named_solo(const struct fsm *f, const struct fsm_vm *vm)
+{
+	const struct fsm_epoch *e = &vm->p.epoch;
+
+	return e->kind == FSM_EPOCH_SOLO && e->holder == local_id(f) &&
+	       fsm_inst_eq(&e->hinst, &vm->q.inst);
+}
+
+/* SAFETY §0: alone = mode none and running (or a failover under way). */
+static bool side_alone(const struct fsm_vm *vm)
+{
+	return vm->q.alive && (vm->failover_inflight ||
+			       (vm->q.mode == FSM_MODE_NONE &&
+				vm->q.run != FSM_RUN_PAUSED));
+}
+
+static bool side_primaryish(const struct fsm_vm *vm)
+{
+	return vm->q.mode == FSM_MODE_PRIMARY ||
+	       vm->q.last_mode == FSM_MODE_PRIMARY;
+}
+
+void fsm_vm_set_status(struct fsm *f, struct fsm_vm *vm, enum fsm_vm_status st,
+		       uint32_t where, const char *why, struct fsm_actions *out)
+{
+	struct fsm_action *a;
+
+	if (vm->status == st && vm->where == where && vm->why == why)
+		return;
+	vm->status = st;
+	vm->where = where;
+	vm->why = why;
+	a = fsm_act(f, out, FSM_ACT_STATUS);
+	fsm_name_copy(a->u.status.vm, vm->name, sizeof(a->u.status.vm));
+	a->u.status.status = st;
+	a->u.status.where = where;
+	a->u.status.why = why;
+}
+
+void fsm_vm_report(const struct fsm *f, const struct fsm_vm *vm,
+		   struct fsm_msg *m)
+{
+	m->kind = FSM_MSG_STATE;
+	fsm_name_copy(m->vm, vm->name, sizeof(m->vm));
+	m->epoch = vm->p.epoch;
+	if (vm->local) {
+		m->side = vm->q;
+		m->side.frozen = vm->p.frozen;
+		m->side.failover_inflight = vm->failover_inflight;
+	}
+	(void)f;
+}
+
+static void cmd(struct fsm *f, struct fsm_vm *vm, enum fsm_qmp_cmd c,
+		unsigned idx, struct fsm_actions *out)
+{
+	struct fsm_action *a = fsm_act(f, out, FSM_ACT_QMP);
+
+	fsm_name_copy(a->u.qmp.vm, vm->name, sizeof(a->u.qmp.vm));
+	a->u.qmp.cmd = c;
+	a->u.qmp.index = idx;
+	a->u.qmp.oob = c == FSM_QMP_YANK;
+	a->u.qmp.tag.vm = vm_slot(f, vm);
+	a->u.qmp.tag.epoch = vm->p.epoch.n;
+	a->u.qmp.tag.inst = vm->q.inst;
+	a->u.qmp.tag.seq = ++f->cmd_seq;
+	if (c == FSM_QMP_YANK) {
+		a->u.qmp.n_yank = vm->n_yank;
+		memcpy(a->u.qmp.yank, vm->yank, sizeof(vm->yank));
+	}
+	vm->cmd_pending = true;
+	vm->tag = a->u.qmp.tag;
+	vm->cmd = c;
+	if (c == FSM_QMP_LOST_HEARTBEAT)
+		vm->failover_inflight = true;
+}
+
+void fsm_vm_abort(struct fsm *f, struct fsm_vm *vm, const char *why,
+		  struct fsm_actions *out)
+{
+	unsigned first = out->n;
+	const char *rule = vm->rule ? vm->rule : "sequence";
+
+	if (vm->seq == FSM_SEQ_NONE)
+		return;
+	vm->seq = FSM_SEQ_NONE;
+	vm->ph = FSM_PH_IDLE;
+	vm->prop_active = false;
+	vm->cmd_pending = false;
+	vm->poll_due = 0;
+	fsm_audit(f, vm, rule, why, out, first);
+}
+
+static void seq_begin(struct fsm *f, struct fsm_vm *vm, enum fsm_seq_kind k,
+		      const char *rule)
+{
+	vm->seq = k;
+	vm->cleanup_failed = false;
+	vm->rule = rule;
+	vm->idx = 0;
+	vm->cmd_pending = false;
+	vm->poll_due = 0;
+	vm->resent_lhb = false;
+	(void)f;
+}
+
+static void start_kill(struct fsm *f, struct fsm_vm *vm, const char *rule,
+		       const char *why, uint32_t where, struct fsm_actions *out)
+{
+	unsigned first = out->n;
+	struct fsm_action *a;
+
+	fsm_vm_abort(f, vm, "superseded by kill", out);
+	seq_begin(f, vm, FSM_SEQ_KILL, rule);
+	vm->ph = FSM_PH_KILLED;
+	a = fsm_act(f, out, FSM_ACT_KILL);
+	fsm_name_copy(a->u.kill.vm, vm->name, sizeof(a->u.kill.vm));
+	a->u.kill.inst = vm->q.inst;
+	fsm_vm_set_status(f, vm, FSM_ST_STALE, where, why, out);
+	fsm_audit(f, vm, rule, why, out, first);
+}
+
+/* ---- freeze (rule 4, H2, A5, A9) -------------------------------------- */
+
+static void freeze_step(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out);
+
+static void start_freeze(struct fsm *f, struct fsm_vm *vm, const char *rule,
+			 struct fsm_actions *out)
+{
+	unsigned first = out->n;
+	bool inflight = vm->failover_inflight;
+
+	if (f->cfg.no_quorum == FSM_NOQUORUM_KILL) {
+		start_kill(f, vm, rule, "no-quorum policy kill", 0, out);
+		return;
+	}
+	vm->seq = FSM_SEQ_NONE; /* drop a running sequence, keep its flags */
+	vm->prop_active = false;
+	seq_begin(f, vm, FSM_SEQ_FREEZE, rule);
+	vm->seq_deadline = f->now_mono + f->cfg.self_fence_timeout_ms;
+	fsm_vm_set_status(f, vm, FSM_ST_FREEZING, 0, rule, out);
+	if (inflight && fsm_mech(f, FSM_MECH_FREEZE_CONFIRM)) {
+		/* H2: a stop now would be undone by QEMU's own vm_start */
+		vm->ph = FSM_PH_FZ_WAIT_FO;
+		cmd(f, vm, FSM_QMP_QUERY_COLO_STATUS, 0, out);
+	} else {
+		vm->ph = FSM_PH_FZ_PERSIST;
+		freeze_step(f, vm, out);
+	}
+	fsm_audit(f, vm, rule, "freeze", out, first);
+}
+
+static void freeze_step(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	switch (vm->ph) {
+	case FSM_PH_FZ_PERSIST:
+		/* C1: FROZEN(v, n) is durable before `stop` goes out */
+		vm->p.frozen = true;
+		vm->p.frozen_n = vm->p.epoch.n;
+		vm->p.frozen_inst = vm->q.inst;
+		fsm_persist(f, vm, out);
+		vm->seq_persist_seq = vm->persist_seq;
+		break;
+	case FSM_PH_FZ_YANK:
+		if (side_primaryish(vm) && fsm_mech(f, FSM_MECH_YANK_FIRST)) {
+			cmd(f, vm, FSM_QMP_YANK, 0, out);
+			break;
+		}
+		vm->ph = FSM_PH_FZ_STOP;
+		/* fall through */
+	case FSM_PH_FZ_STOP:
+		cmd(f, vm, FSM_QMP_STOP, 0, out);
+		break;
+	case FSM_PH_FZ_QSTATUS:
+		cmd(f, vm, FSM_QMP_QUERY_STATUS, 0, out);
+		break;
+	default:
+		break;
+	}
+}
+
+static void freeze_done(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	unsigned first = out->n;
+
+	vm->seq = FSM_SEQ_NONE;
+	vm->ph = FSM_PH_IDLE;
+	fsm_vm_set_status(f, vm, FSM_ST_FROZEN, 0, vm->rule, out);
+	fsm_audit(f, vm, vm->rule, "freeze confirmed", out, first);
+}
+
+/* ---- go solo / take over / resume / record COLO ------------------------ */
+
+static void seq_step(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out);
+
+static void start_transition(struct fsm *f, struct fsm_vm *vm,
+			     enum fsm_seq_kind k, const char *rule,
+			     const char *why, struct fsm_actions *out)
+{
+	unsigned first = out->n;
+
+	seq_begin(f, vm, k, rule);
+	if (k == FSM_SEQ_SOLO && fsm_mech(f, FSM_MECH_YANK_FIRST)) {
+		/* H5: always yank a primary first; it costs ~2 ms and
+		 * overlaps the CPG round of the commit */
+		vm->ph = FSM_PH_YANK;
+		cmd(f, vm, FSM_QMP_YANK, 0, out);
+	} else {
+		vm->ph = FSM_PH_COMMIT;
+		seq_step(f, vm, out);
+	}
+	if (k != FSM_SEQ_COLO)
+		fsm_vm_set_status(f, vm, FSM_ST_FAILING_OVER, 0, why, out);
+	fsm_audit(f, vm, rule, why, out, first);
+}
+
+static bool seq_gated(const struct fsm_vm *vm)
+{
+	return vm->seq == FSM_SEQ_SOLO || vm->seq == FSM_SEQ_TAKEOVER ||
+	       vm->seq == FSM_SEQ_RESUME || vm->seq == FSM_SEQ_COLO;
+}
+
+/* M2: before each command, the gate and E(v) must still allow it. */
+static bool step_allowed(struct fsm *f, struct fsm_vm *vm)
+{
+	if (fsm_gate_reason(f))
+		return false;
+	if (!fsm_mech(f, FSM_MECH_ACTION_TAGS))
+		return true;
+	if (vm->ph == FSM_PH_YANK || vm->ph == FSM_PH_COMMIT)
+		return vm->p.epoch.n == vm->prop.from_n || !vm->prop_active;
+	return named_solo(f, vm);
+}
+
+static void propose_for(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	struct fsm_epoch to;
+
+	memset(&to, 0, sizeof(to));
+	to.holder = local_id(f);
+	to.hinst = vm->q.inst;
+	if (vm->seq == FSM_SEQ_COLO) {
+		to.kind = FSM_EPOCH_COLO;
+		to.secondary = vm->peer;
+		to.sinst = vm->peer_rep.inst;
+	} else {
+		to.kind = FSM_EPOCH_SOLO;
+	}
+	fsm_propose(f, vm, &to, out);
+}
+
+static void seq_step(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	if (vm->ph != FSM_PH_COMMIT && vm->ph != FSM_PH_YANK &&
+	    vm->ph != FSM_PH_QCOLO && vm->ph != FSM_PH_QSTATUS &&
+	    !step_allowed(f, vm)) {
+		/* hold: the next command waits for the gate; an epoch that
+		 * moved past us ends the sequence through the stale check */
+		return;
+	}
+	switch (vm->ph) {
+	case FSM_PH_COMMIT:
+		/* a proposal is a decision too: only through an open gate */
+		if (!vm->prop_active && !fsm_gate_reason(f))
+			propose_for(f, vm, out);
+		break;
+	case FSM_PH_PRE:
+		if (vm->idx < vm->n_pre) {
+			cmd(f, vm, FSM_QMP_PRE, vm->idx, out);
+			break;
+		}
+		vm->ph = FSM_PH_LHB;
+		/* fall through */
+	case FSM_PH_LHB:
+		if (vm->seq == FSM_SEQ_RESUME) {
+			vm->ph = FSM_PH_CONT;
+			cmd(f, vm, FSM_QMP_CONT, 0, out);
+			break;
+		}
+		cmd(f, vm, FSM_QMP_LOST_HEARTBEAT, 0, out);
+		break;
+	case FSM_PH_POST:
+		if (vm->idx < vm->n_post) {
+			cmd(f, vm, FSM_QMP_POST, vm->idx, out);
+			break;
+		}
+		vm->ph = FSM_PH_QCOLO;
+		/* fall through */
+	case FSM_PH_QCOLO:
+		cmd(f, vm, FSM_QMP_QUERY_COLO_STATUS, 0, out);
+		break;
+	case FSM_PH_QSTATUS:
+		cmd(f, vm, FSM_QMP_QUERY_STATUS, 0, out);
+		break;
+	case FSM_PH_CONT:
+		cmd(f, vm, FSM_QMP_CONT, 0, out);
+		break;
+	default:
+		break;
+	}
+}
+
+static void seq_confirmed(struct fsm *f, struct fsm_vm *vm,
+			  struct fsm_actions *out)
+{
+	unsigned first = out->n;
+
+	vm->seq = FSM_SEQ_NONE;
+	vm->ph = FSM_PH_IDLE;
+	vm->failover_inflight = false;
+	vm->admin_force = false;
+	if (vm->cleanup_failed) {
+		/* M6: redirectors left behind may reattach to the old side's
+		 * compare after a heal: running, but not a confirmed failover */
+		fsm_vm_set_status(f, vm, FSM_ST_DEGRADED, local_id(f),
+				  "M6: running alone, clean-up failed: not confirmed", out);
+		fsm_audit(f, vm, "M6-cleanup-failed", "not confirmed", out, first);
+		return;
+	}
+	fsm_vm_set_status(f, vm, FSM_ST_SOLO, local_id(f), vm->rule, out);
+	fsm_audit(f, vm, vm->rule, "confirmed running alone", out, first);
+}
+
+void fsm_vm_committed(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	unsigned first = out->n;
+
+	if (!vm->prop_active || vm->ph != FSM_PH_COMMIT)
+		return;
+	vm->prop_active = false;
+	if (vm->seq == FSM_SEQ_COLO) {
+		vm->seq = FSM_SEQ_NONE;
+		vm->ph = FSM_PH_IDLE;
+		fsm_vm_set_status(f, vm, FSM_ST_PROTECTED, local_id(f),
+				  "COLO epoch committed", out);
+		fsm_audit(f, vm, vm->rule, "COLO epoch committed", out, first);
+		return;
+	}
+	if (vm->seq == FSM_SEQ_RESUME) {
+		vm->p.frozen = false;
+		vm->p.frozen_n = 0;
+		fsm_persist(f, vm, out);
+	}
+	/* H5: E(v) is durable here before any command that runs a side alone */
+	vm->ph = FSM_PH_PERSIST_COMMIT;
+	vm->seq_persist_seq = vm->persist_seq;
+	fsm_audit(f, vm, vm->rule, "transition committed", out, first);
+}
+
+void fsm_vm_persisted(struct fsm *f, struct fsm_vm *vm, uint64_t seq,
+		      struct fsm_actions *out)
+{
+	if (seq < vm->seq_persist_seq)
+		return;
+	if (vm->ph == FSM_PH_PERSIST_COMMIT) {
+		vm->idx = 0;
+		vm->ph = vm->seq == FSM_SEQ_RESUME ? FSM_PH_CONT : FSM_PH_PRE;
+		seq_step(f, vm, out);
+	} else if (vm->ph == FSM_PH_FZ_PERSIST) {
+		vm->ph = FSM_PH_FZ_YANK;
+		freeze_step(f, vm, out);
+	}
+}
+
+/* Commit by fencing (SAFETY §0): where no majority can answer (2 nodes,
+ * two_node, 2 + qdevice), every node that may hold the other copy must be
+ * proven dead. */
+static bool fence_commit(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	unsigned arbiters = 0;
+	const struct fsm_node *pn = fsm_node_get(f, vm->peer, false);
+
+	for (unsigned i = 0; i < FSM_MAX_NODES; i++)
+		if (f->nodes[i].used && f->nodes[i].arb_member)
+			arbiters++;
+	if (arbiters * 2 > f->cfg.expected_votes)
+		return false; /* a majority can answer: wait for it */
+	if (!pn || !fsm_node_lost(f, vm->peer))
+		return false;
+	switch (f->cfg.fence_policy) {
+	case FSM_FENCE_PACEMAKER:
+		if (fsm_fence_proof(f, vm->peer))
+			return true;
+		fsm_request_fence(f, vm->peer, out);
+		return false;
+	case FSM_FENCE_SELF:
+		return f->now_mono - pn->lost_since_mono >= fsm_self_wait(f);
+	case FSM_FENCE_NONE:
+		return true;
+	}
+	return false;
+}
+
+static void seq_poll(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	if (vm->ph == FSM_PH_COMMIT && vm->prop_active) {
+		if (fence_commit(f, vm, out)) {
+			struct fsm_epoch e = vm->prop.to;
+
+			fsm_audit(f, vm, "epoch-commit-fence",
+				  "committed by fencing the peer", out, out->n);
+			fsm_epoch_adopt(f, vm, &e, out);
+			return;
+		}
+		if (f->now_mono - vm->prop_since >= f->cfg.commit_timeout_ms)
+			fsm_vm_abort(f, vm, "commit timeout: re-derive", out);
+		return;
+	}
+	if (vm->poll_due && vm->poll_due <= f->now_mono) {
+		vm->poll_due = 0;
+		if (vm->ph == FSM_PH_QCOLO || vm->ph == FSM_PH_FZ_WAIT_FO)
+			cmd(f, vm, FSM_QMP_QUERY_COLO_STATUS, 0, out);
+	}
+}
+
+/* A freeze runs to its end even if the gate reopens; SFT bounds it (A5). */
+static void freeze_poll(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	if (f->now_mono >= vm->seq_deadline) {
+		start_kill(f, vm, vm->rule, "freeze not confirmed within SFT", 0, out);
+		return;
+	}
+	seq_poll(f, vm, out);
+}
+
+/* ---- command results ---------------------------------------------------- */
+
+static bool tag_ok(const struct fsm *f, const struct fsm_vm *vm,
+		   const struct fsm_tag *t)
+{
+	if (!vm->cmd_pending)
+		return false;
+	if (!fsm_mech(f, FSM_MECH_ACTION_TAGS))
+		return true;
+	return t->seq == vm->tag.seq && fsm_inst_eq(&t->inst, &vm->q.inst) &&
+	       vm->tag.vm == t->vm;
+}
+
+static void after_lhb(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	vm->idx = 0;
+	vm->ph = FSM_PH_POST;
+	seq_step(f, vm, out);
+}
+
+static void on_colo_status(struct fsm *f, struct fsm_vm *vm,
+			   struct fsm_actions *out)
+{
+	const struct fsm_side_report *q = &vm->q;
+	bool done = q->mode == FSM_MODE_NONE && q->reason != FSM_REASON_PROCESSING;
+
+	if (done)
+		vm->failover_inflight = false;
+	switch (vm->ph) {
+	case FSM_PH_QCOLO:
+		if (done) {
+			vm->ph = FSM_PH_QSTATUS;
+			seq_step(f, vm, out);
+		} else {
+			vm->poll_due = f->now_mono + POLL_MS;
+		}
+		break;
+	case FSM_PH_RECONNECT:
+		/* re-query after a reconnect: resend only what was dropped */
+		if (vm->resume_ph == FSM_PH_LHB && done) {
+			after_lhb(f, vm, out);
+		} else if (vm->resume_ph == FSM_PH_LHB) {
+			vm->ph = FSM_PH_LHB;
+			vm->resent_lhb = true;
+			seq_step(f, vm, out);
+		} else {
+			vm->ph = vm->resume_ph;
+			seq_step(f, vm, out);
+		}
+		break;
+	case FSM_PH_FZ_WAIT_FO:
+		if (done) {
+			vm->ph = FSM_PH_FZ_PERSIST;
+			freeze_step(f, vm, out);
+		} else {
+			vm->poll_due = f->now_mono + POLL_MS;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_run_status(struct fsm *f, struct fsm_vm *vm,
+			  struct fsm_actions *out)
+{
+	if (vm->ph == FSM_PH_QSTATUS) {
+		if (vm->q.run == FSM_RUN_RUNNING) {
+			seq_confirmed(f, vm, out);
+		} else {
+			vm->ph = FSM_PH_CONT; /* a primary left paused */
+			seq_step(f, vm, out);
+		}
+	} else if (vm->ph == FSM_PH_FZ_QSTATUS) {
+		/* A5: paused, read with no failover in flight; else kill */
+		if (vm->q.run == FSM_RUN_PAUSED && !vm->failover_inflight)
+			freeze_done(f, vm, out);
+		else
+			start_kill(f, vm, vm->rule, "freeze not confirmed", 0, out);
+	}
+}
+
+static void on_result(struct fsm *f, struct fsm_vm *vm,
+		      const struct fsm_event *ev, struct fsm_actions *out)
+{
+	enum fsm_cmd_result r = ev->u.result.result;
+
+	if (!tag_ok(f, vm, &ev->u.result.tag))
+		return; /* M2: from an older epoch, instance or sequence */
+	vm->cmd_pending = false;
+	if (r == FSM_RES_NOT_DELIVERED || r == FSM_RES_TIMEOUT) {
+		if (vm->ph == FSM_PH_KILLED)
+			return;
+		vm->resume_ph = vm->ph;
+		vm->ph = FSM_PH_RECONNECT;
+		if (r == FSM_RES_TIMEOUT && vm->q.connected)
+			cmd(f, vm, FSM_QMP_QUERY_COLO_STATUS, 0, out);
+		return;
+	}
+	switch (vm->ph) {
+	case FSM_PH_YANK:
+		vm->ph = FSM_PH_COMMIT;
+		seq_step(f, vm, out);
+		break;
+	case FSM_PH_PRE:
+		vm->idx++;
+		seq_step(f, vm, out);
+		break;
+	case FSM_PH_LHB:
+		/* an ERROR means "not in COLO": already failed over, resend-safe */
+		after_lhb(f, vm, out);
+		break;
+	case FSM_PH_POST:
+		if (r == FSM_RES_ERROR)
+			vm->cleanup_failed = true;
+		vm->idx++;
+		seq_step(f, vm, out);
+		break;
+	case FSM_PH_CONT:
+		vm->ph = FSM_PH_QSTATUS;
+		seq_step(f, vm, out);
+		break;
+	case FSM_PH_FZ_YANK:
+		vm->ph = FSM_PH_FZ_STOP;
+		freeze_step(f, vm, out);
+		break;
+	case FSM_PH_FZ_STOP:
+		if (!fsm_mech(f, FSM_MECH_FREEZE_CONFIRM)) {
+			freeze_done(f, vm, out); /* trusting `stop`: the H2 hole */
+			break;
+		}
+		vm->ph = FSM_PH_FZ_QSTATUS;
+		freeze_step(f, vm, out);
+		break;
+	default:
+		break;
+	}
+}
+
+void fsm_vm_result(struct fsm *f, struct fsm_vm *vm, const struct fsm_event *ev,
+		   struct fsm_actions *out)
+{
+	switch (ev->kind) {
+	case FSM_EV_QMP_RESULT:
+		on_result(f, vm, ev, out);
+		return;
+	case FSM_EV_QMP_CONNECTED:
+		if (vm->ph == FSM_PH_RECONNECT)
+			cmd(f, vm, FSM_QMP_QUERY_COLO_STATUS, 0, out);
+		return;
+	case FSM_EV_QMP_COLO_STATUS:
+	case FSM_EV_QMP_STATUS:
+		break;
+	default:
+		return;
+	}
+	if (ev->u.qmp.tagged) {
+		if (!tag_ok(f, vm, &ev->u.qmp.tag))
+			return;
+		vm->cmd_pending = false;
+	} else if (vm->cmd_pending) {
+		return; /* an untagged fact: wait for our own reply */
+	}
+	if (ev->kind == FSM_EV_QMP_COLO_STATUS)
+		on_colo_status(f, vm, out);
+	else
+		on_run_status(f, vm, out);
+}
+
+void fsm_vm_new_instance(struct fsm *f, struct fsm_vm *vm,
+			 const struct fsm_instance *inst, struct fsm_actions *out)
+{
+	bool tags = fsm_mech(f, FSM_MECH_ACTION_TAGS);
+
+	if (tags && vm->seq != FSM_SEQ_NONE)
+		fsm_vm_abort(f, vm, "new QEMU instance", out);
+	memset(&vm->q, 0, sizeof(vm->q));
+	vm->q.present = true;
+	vm->q.alive = true;
+	vm->q.inst = *inst;
+	vm->q_colo_known = vm->q_status_known = false;
+	vm->colo_seen = false;
+	vm->cleanup_failed = false;
+	if (tags)
+		vm->failover_inflight = false;
+	/* rule 6: the record says whether this instance was ever named */
+	vm->inst_named = fsm_epoch_names(&vm->p.epoch, local_id(f), inst);
+	vm->inst_named_n = vm->p.epoch.n;
+	if (!vm->inst_named && vm->p.named && fsm_inst_eq(&vm->p.named_inst, inst)) {
+		vm->inst_named = true;
+		vm->inst_named_n = vm->p.named_n;
+	}
+	/* FROZEN(v, n) belongs to the frozen instance, not to its successor */
+	if (vm->p.frozen && !fsm_inst_eq(&vm->p.frozen_inst, inst)) {
+		vm->p.frozen = false;
+		vm->p.frozen_n = 0;
+		fsm_persist(f, vm, out);
+	}
+}
+
+/* ---- the rules ------------------------------------------------------- */
+
+static bool needs_freeze(const struct fsm *f, const struct fsm_vm *vm)
+{
+	if (!vm->q.alive)
+		return false;
+	if (side_alone(vm))
+		return true;
+	/* A9/H1: COLO primaries only if compare does not gate all I/O */
+	return vm->q.mode == FSM_MODE_PRIMARY &&
+	       (f->cfg.freeze_colo_primaries ||
+		!fsm_mech(f, FSM_MECH_FREEZE_SOLO_ONLY));
+}
+
+static void rule_primary(struct fsm *f, struct fsm_vm *vm, bool peer_lost,
+			 const struct fsm_side_report *rep,
+			 struct fsm_actions *out)
+{
+	const struct fsm_epoch *e = &vm->p.epoch;
+	bool current = e->n == 0 ||
+		       (e->holder == local_id(f) && fsm_inst_eq(&e->hinst, &vm->q.inst));
+	bool qemu_gone = rep && rep->present && !rep->alive;
+	bool broke = vm->q.colo_exit_seen || (rep && rep->colo_exit_seen);
+	const char *rule;
+
+	if (!current) {
+		fsm_vm_set_status(f, vm, FSM_ST_STALLED, e->holder,
+				  "local primary not named by E(v)", out);
+		return;
+	}
+	if (peer_lost || qemu_gone || broke) {
+		if (fsm_mech(f, FSM_MECH_FENCE_INCARNATION) &&
+		    fsm_fence_pending(f, local_id(f))) {
+			fsm_vm_set_status(f, vm, FSM_ST_WAITING, 0,
+					  "H3: a fence of this node is pending", out);
+			return;
+		}
+		rule = peer_lost ? "rule1-secondary-node-lost" :
+		       qemu_gone ? "rule1-secondary-qemu-gone" : "rule3-colo-broke";
+		start_transition(f, vm, FSM_SEQ_SOLO, rule,
+				 "primary goes solo through a committed T(SOLO)", out);
+		return;
+	}
+	if (vm->q.mig == FSM_MIG_COLO && rep && rep->alive &&
+	    rep->mode == FSM_MODE_SECONDARY && !rep->colo_exit_seen) {
+		bool recorded = e->kind == FSM_EPOCH_COLO &&
+				e->secondary == vm->peer &&
+				fsm_inst_eq(&e->sinst, &rep->inst);
+
+		if (!recorded) {
+			start_transition(f, vm, FSM_SEQ_COLO, "colo-epoch",
+					 "protected pair: record T(COLO)", out);
+			return;
+		}
+		fsm_vm_set_status(f, vm, FSM_ST_PROTECTED, local_id(f),
+				  "COLO epoch committed", out);
+		return;
+	}
+	fsm_vm_set_status(f, vm, FSM_ST_DEGRADED, local_id(f),
+			  "pair not verified protected", out);
+}
+
+static void rule_secondary(struct fsm *f, struct fsm_vm *vm, bool peer_lost,
+			   const struct fsm_side_report *rep,
+			   struct fsm_actions *out)
+{
+	const struct fsm_epoch *e = &vm->p.epoch;
+	const struct fsm_node *pn = fsm_node_get(f, vm->peer, false);
+	bool lost = false, need_fence = false, eligible;
+	const char *rule = NULL;
+
+	if (peer_lost) {
+		lost = need_fence = true;
+		rule = "rule2-primary-node-lost";
+	} else if (rep && rep->present && !rep->alive &&
+		   (e->kind != FSM_EPOCH_COLO || fsm_inst_eq(&rep->inst, &e->hinst))) {
+		lost = true; /* A7: pidfd exit reported by its arbiter */
+		rule = "rule2-primary-qemu-gone";
+	} else if (fsm_mech(f, FSM_MECH_ARB_TIMEOUT) &&
+		   pn && pn->in_ring && !pn->arb_member && vm->q.colo_exit_seen &&
+		   f->now_mono - pn->arb_gone_mono >= f->cfg.t_arb_ms) {
+		lost = need_fence = true;
+		rule = "rule5-arbiter-gone-fence";
+	}
+	if (!lost) {
+		fsm_vm_set_status(f, vm, e->kind == FSM_EPOCH_COLO ?
+				  FSM_ST_PROTECTED : FSM_ST_DEGRADED, e->holder,
+				  "secondary", out);
+		return;
+	}
+	eligible = e->kind == FSM_EPOCH_COLO && e->secondary == local_id(f) &&
+		   fsm_inst_eq(&e->sinst, &vm->q.inst) && vm->colo_seen &&
+		   vm->colo_seen_n == e->n;
+	if (!eligible && fsm_mech(f, FSM_MECH_ELIGIBILITY)) {
+		/* C2: stall on purpose, fence nobody for it */
+		if (vm->status != FSM_ST_STALLED)
+			fsm_audit(f, vm, "C2-eligibility",
+				  "not current: no takeover", out, out->n);
+		fsm_vm_set_status(f, vm, FSM_ST_STALLED,
+				  e->kind == FSM_EPOCH_NONE ? vm->peer : e->holder,
+				  "only current copy is on node `where`", out);
+		return;
+	}
+	if (need_fence && fsm_mech(f, FSM_MECH_FENCE_WAIT)) {
+		switch (f->cfg.fence_policy) {
+		case FSM_FENCE_PACEMAKER:
+			if (!fsm_fence_proof(f, vm->peer)) {
+				fsm_request_fence(f, vm->peer, out);
+				fsm_vm_set_status(f, vm, FSM_ST_WAITING, vm->peer,
+						  "waiting for fence proof newer "
+						  "than last-alive", out);
+				return;
+			}
+			break;
+		case FSM_FENCE_SELF:
+			if (!pn || !pn->lost || f->now_mono - pn->lost_since_mono <
+			    fsm_self_wait(f)) {
+				fsm_vm_set_status(f, vm, FSM_ST_WAITING, vm->peer,
+						  "self policy: waiting W (A4)", out);
+				return;
+			}
+			break;
+		case FSM_FENCE_NONE:
+			break;
+		}
+	}
+	start_transition(f, vm, FSM_SEQ_TAKEOVER, rule,
+			 "secondary takes over through a committed T(SOLO)", out);
+}
+
+void fsm_vm_eval(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	const struct fsm_epoch *e = &vm->p.epoch;
+	const struct fsm_node *pn;
+	const struct fsm_side_report *rep = NULL;
+	const char *fr, *gr;
+	bool peer_lost;
+
+	if (!vm->local || !f->started || !vm->q.present)
+		return;
+	if (vm->seq == FSM_SEQ_KILL)
+		return;
+	/* C1/A8: once E(v) has passed the local side, it is killed */
+	if (fsm_mech(f, FSM_MECH_STALE_KILL) && vm->q.alive && vm->inst_named &&
+	    vm->inst_named_n < e->n &&
+	    !fsm_epoch_names(e, local_id(f), &vm->q.inst)) {
+		start_kill(f, vm, "C1-stale-side", "E(v) has passed the local side",
+			   e->holder, out);
+		return;
+	}
+	fr = fsm_freeze_reason(f);
+	if (fr) {
+		/* rule 4: no failover ever; freeze what may run alone */
+		if (seq_gated(vm) && !vm->failover_inflight)
+			fsm_vm_abort(f, vm, "gate closed", out);
+		if (vm->seq == FSM_SEQ_FREEZE) {
+			freeze_poll(f, vm, out);
+			return;
+		}
+		if (!(vm->p.frozen && vm->status == FSM_ST_FROZEN) &&
+		    needs_freeze(f, vm))
+			start_freeze(f, vm, "rule4-freeze", out);
+		return;
+	}
+	if (vm->seq == FSM_SEQ_FREEZE) {
+		freeze_poll(f, vm, out);
+		return;
+	}
+	gr = fsm_gate_reason(f);
+	if (gr) {
+		if (seq_gated(vm) && !vm->failover_inflight)
+			fsm_vm_abort(f, vm, "gate closed", out);
+		return;
+	}
+	if (vm->seq != FSM_SEQ_NONE) {
+		seq_poll(f, vm, out);
+		if (vm->seq == FSM_SEQ_NONE || vm->cmd_pending ||
+		    (vm->ph == FSM_PH_COMMIT && vm->prop_active) ||
+		    vm->ph == FSM_PH_PERSIST_COMMIT || vm->ph == FSM_PH_RECONNECT ||
+		    vm->ph == FSM_PH_KILLED || vm->poll_due)
+			return;
+		seq_step(f, vm, out); /* a step held by the gate */
+		return;
+	}
+	if (!vm->q.alive || !vm->q.connected || !vm->q_colo_known ||
+	    !vm->q_status_known)
+		return;
+	if (vm->p.frozen && fsm_mech(f, FSM_MECH_FROZEN_GUARD)) {
+		if (vm->q.run == FSM_RUN_RUNNING && vm->q.mode == FSM_MODE_NONE) {
+			start_freeze(f, vm, "A8-frozen-stays-frozen", out);
+		} else if (named_solo(f, vm) && fsm_mech(f, FSM_MECH_RESUME) &&
+			   !(fsm_mech(f, FSM_MECH_FENCE_INCARNATION) &&
+			     fsm_fence_pending(f, local_id(f)))) {
+			/* M3: the only copy resumes through a commit naming it */
+			start_transition(f, vm, FSM_SEQ_RESUME, "M3-resume",
+					 "frozen side named by E(v) resumes", out);
+		}
+		return;
+	}
+	pn = fsm_node_get(f, vm->peer, false);
+	peer_lost = fsm_node_lost(f, vm->peer);
+	if (!fsm_mech(f, FSM_MECH_PROCDOWN_GUARD) && pn && !pn->arb_member)
+		peer_lost = true; /* the hole: an arbiter exit read as node loss */
+	if (vm->admin_force)
+		peer_lost = true;
+	if (vm->peer_rep_valid && pn && pn->arb_member)
+		rep = &vm->peer_rep;
+	switch (vm->q.mode) {
+	case FSM_MODE_PRIMARY:
+		rule_primary(f, vm, peer_lost, rep, out);
+		break;
+	case FSM_MODE_SECONDARY:
+		rule_secondary(f, vm, peer_lost, rep, out);
+		break;
+	case FSM_MODE_NONE:
+		if (named_solo(f, vm) && vm->q.run == FSM_RUN_RUNNING &&
+		    !vm->cleanup_failed)
+			fsm_vm_set_status(f, vm, FSM_ST_SOLO, local_id(f),
+					  "E(v) names the local side", out);
+		break;
+	default:
+		break;
+	}
+}

@@ -1,0 +1,232 @@
+/*
+ * fsm_state.h: layout of struct fsm, shared by the fsm_*.c files and the
+ * audit/status builders.  Callers outside the fsm module use only fsm.h.
+ * Nothing here does I/O.
+ */
+#ifndef COLO_ARBITER_FSM_STATE_H
+#define COLO_ARBITER_FSM_STATE_H
+
+#include "fsm.h"
+
+struct fsm_node {
+	bool used;
+	uint32_t nodeid;
+	bool in_ring;           /* in the last totem confchg node list */
+	bool arb_member;        /* its arbiter is in the CPG group */
+	uint32_t arb_pid;
+	int64_t arb_gone_mono;  /* since when its arbiter is away (rule 5) */
+	bool nodedown_seen;     /* edge: only for LEVEL_TRIGGERED_LOSS off */
+	int64_t last_alive_mono;
+	int64_t last_alive_wall_ms;
+	bool lost;              /* absent from a gated ring (level) */
+	int64_t lost_since_mono;
+	bool fence_requested;   /* by this arbiter, for this loss */
+	bool fence_pending;     /* a fence is in progress (here or reported) */
+	bool fence_ok;          /* a success was reported ... */
+	int64_t fence_wall_s;   /* ... at this fencer time */
+	bool synced;            /* its SYNC_DONE seen since the last join */
+};
+
+enum fsm_seq_kind {
+	FSM_SEQ_NONE,
+	FSM_SEQ_SOLO,     /* primary goes solo (rules 1, 3) */
+	FSM_SEQ_TAKEOVER, /* secondary fails over (rule 2) */
+	FSM_SEQ_RESUME,   /* frozen solo side resumes (M3) */
+	FSM_SEQ_COLO,     /* record a protected pair as a COLO epoch */
+	FSM_SEQ_FREEZE,   /* rule 4 */
+	FSM_SEQ_KILL,     /* stale or unconfirmed side */
+};
+
+enum fsm_phase {
+	FSM_PH_IDLE,
+	FSM_PH_YANK,
+	FSM_PH_COMMIT,        /* proposal out, waiting for acks or fence */
+	FSM_PH_PERSIST_COMMIT,
+	FSM_PH_PRE,
+	FSM_PH_LHB,
+	FSM_PH_POST,
+	FSM_PH_QCOLO,
+	FSM_PH_QSTATUS,
+	FSM_PH_CONT,
+	FSM_PH_DONE,
+	FSM_PH_RECONNECT,     /* NOT_DELIVERED: wait, then query and resend */
+	FSM_PH_FZ_WAIT_FO,    /* failover in flight: poll until mode none */
+	FSM_PH_FZ_PERSIST,
+	FSM_PH_FZ_YANK,
+	FSM_PH_FZ_STOP,
+	FSM_PH_FZ_QSTATUS,
+	FSM_PH_KILLED,
+};
+
+struct fsm_prop_track {
+	bool used;
+	struct fsm_proposal prop;
+	uint32_t ackers[FSM_MAX_NODES];
+	unsigned n_ack;
+	bool nacked;
+};
+
+struct fsm_vm {
+	bool used;
+	char name[FSM_NAME_MAX];
+	bool local;            /* a QEMU side of v runs here */
+	uint32_t peer;
+	unsigned n_pre, n_post;
+	struct fsm_persist p;  /* as last handed to PERSIST (or loaded) */
+	/* local QEMU facts */
+	struct fsm_side_report q;
+	bool q_colo_known, q_status_known;
+	unsigned n_yank;
+	char yank[FSM_YANK_MAX][FSM_YANK_NAME_MAX];
+	bool inst_named;       /* local instance named by some epoch ... */
+	uint64_t inst_named_n; /* ... last at this n */
+	bool colo_seen;        /* local S seen in COLO at epoch colo_seen_n */
+	uint64_t colo_seen_n;
+	/* peer side as reported */
+	bool peer_rep_valid;
+	struct fsm_side_report peer_rep;
+	struct fsm_epoch peer_epoch;
+	/* proposals out of the current n, counted from delivered acks */
+	struct fsm_prop_track tr[FSM_MAX_PROPOSALS];
+	/* own proposal */
+	bool prop_active;
+	struct fsm_proposal prop;
+	int64_t prop_since;
+	/* pending ack awaiting persistence */
+	bool ack_pending;
+	struct fsm_proposal ack_prop;
+	uint64_t ack_persist_seq;
+	uint64_t seq_persist_seq; /* sequence waits for this write */
+	uint64_t persist_seq;  /* last PERSIST issued */
+	/* last report multicast, to announce changes only (M5) */
+	bool sent_valid;
+	struct fsm_side_report last_sent;
+	struct fsm_epoch last_sent_epoch;
+	bool admin_force;
+	bool cleanup_failed;   /* M6: a post command failed */
+	int64_t poll_due;
+	/* sequence */
+	enum fsm_seq_kind seq;
+	enum fsm_phase ph;
+	enum fsm_phase resume_ph; /* after RECONNECT */
+	unsigned idx;
+	bool cmd_pending;
+	struct fsm_tag tag;
+	enum fsm_qmp_cmd cmd;
+	bool failover_inflight;
+	bool resent_lhb;
+	int64_t seq_deadline;  /* freeze: SFT; others: commit timeout */
+	const char *rule;      /* rule of the running sequence */
+	/* status */
+	enum fsm_vm_status status;
+	uint32_t where;
+	const char *why;
+	int64_t wake_due;
+};
+
+struct fsm {
+	struct fsm_config cfg;
+	bool started;          /* START seen (persisted epochs loaded) */
+	int64_t start_mono, start_wall_ms;
+	int64_t now_mono, now_wall_ms;
+	/* cluster view */
+	bool have_totem;
+	struct fsm_ring_id rc;
+	bool have_quorum;
+	bool quorate;
+	struct fsm_ring_id rq;
+	bool ipc_cpg, ipc_quorum;
+	bool in_cpg;           /* we are a member of our own group */
+	bool cpg_ahead;        /* a CPG confchg whose totem confchg is due */
+	/* own liveness */
+	uint64_t live_seq;
+	bool live_ok;          /* a message was delivered ... */
+	int64_t live_sent;     /* ... that was sent at this time */
+	bool live_in_rc;       /* ... in the current ring */
+	bool tick_armed;
+	/* barrier */
+	bool barrier_pending;
+	int64_t last_state_mono;
+	struct fsm_node nodes[FSM_MAX_NODES];
+	struct fsm_vm vms[FSM_MAX_VMS];
+	uint64_t cmd_seq;
+	uint64_t persist_seq;
+	/* audit of the current step */
+	json_t *step_rules;
+	const struct fsm_event *ev;
+};
+
+/* Bounded copy of a NUL-terminated name (no stdio in the pure core). */
+static inline void fsm_name_copy(char *dst, const char *src, unsigned size)
+{
+	unsigned i = 0;
+
+	for (; src && i + 1 < size && src[i]; i++)
+		dst[i] = src[i];
+	dst[i] = '\0';
+}
+
+static inline bool fsm_mech(const struct fsm *f, enum fsm_mechanism m)
+{
+	return !(f->cfg.test_disable & (uint32_t)m);
+}
+
+/* fsm.c: helpers shared by the fsm_*.c files */
+struct fsm_action *fsm_act(struct fsm *f, struct fsm_actions *out,
+			   enum fsm_action_kind kind);
+void fsm_send(struct fsm *f, struct fsm_actions *out, const struct fsm_msg *m);
+struct fsm_node *fsm_node_get(struct fsm *f, uint32_t nodeid, bool create);
+const char *fsm_gate_reason(const struct fsm *f);
+const char *fsm_freeze_reason(const struct fsm *f);
+bool fsm_node_lost(const struct fsm *f, uint32_t nodeid);
+bool fsm_fence_proof(const struct fsm *f, uint32_t nodeid);
+bool fsm_fence_pending(const struct fsm *f, uint32_t nodeid);
+void fsm_persist(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out);
+void fsm_propose(struct fsm *f, struct fsm_vm *vm, const struct fsm_epoch *to,
+		 struct fsm_actions *out);
+void fsm_audit(struct fsm *f, struct fsm_vm *vm, const char *rule,
+	       const char *decision, struct fsm_actions *out, unsigned first);
+void fsm_request_fence(struct fsm *f, uint32_t nodeid, struct fsm_actions *out);
+int64_t fsm_self_wait(const struct fsm *f);
+bool fsm_epoch_names(const struct fsm_epoch *e, uint32_t node,
+		     const struct fsm_instance *inst);
+bool fsm_inst_eq(const struct fsm_instance *a, const struct fsm_instance *b);
+void fsm_node_alive(struct fsm *f, uint32_t nodeid);
+
+/* fsm_epoch.c: the epoch protocol */
+void fsm_epoch_adopt(struct fsm *f, struct fsm_vm *vm,
+		     const struct fsm_epoch *e, struct fsm_actions *out);
+void fsm_epoch_send_ack(struct fsm *f, struct fsm_vm *vm,
+			const struct fsm_proposal *p, enum fsm_msg_kind kind,
+			struct fsm_actions *out);
+void fsm_epoch_on_propose(struct fsm *f, struct fsm_vm *vm, uint32_t from,
+			  const struct fsm_proposal *p, struct fsm_actions *out);
+void fsm_epoch_on_ack(struct fsm *f, struct fsm_vm *vm, uint32_t from,
+		      const struct fsm_proposal *p, struct fsm_actions *out);
+void fsm_epoch_on_nack(struct fsm *f, struct fsm_vm *vm, uint32_t from,
+		       const struct fsm_msg *m, struct fsm_actions *out);
+
+/* fsm_vm.c: per-VM rules and command sequences */
+void fsm_vm_eval(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out);
+void fsm_vm_result(struct fsm *f, struct fsm_vm *vm, const struct fsm_event *ev,
+		   struct fsm_actions *out);
+void fsm_vm_persisted(struct fsm *f, struct fsm_vm *vm, uint64_t seq,
+		      struct fsm_actions *out);
+void fsm_vm_committed(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out);
+void fsm_vm_abort(struct fsm *f, struct fsm_vm *vm, const char *why,
+		  struct fsm_actions *out);
+void fsm_vm_report(const struct fsm *f, const struct fsm_vm *vm,
+		   struct fsm_msg *m);
+void fsm_vm_new_instance(struct fsm *f, struct fsm_vm *vm,
+			 const struct fsm_instance *inst, struct fsm_actions *out);
+void fsm_vm_set_status(struct fsm *f, struct fsm_vm *vm, enum fsm_vm_status st,
+		       uint32_t where, const char *why, struct fsm_actions *out);
+
+/* audit.c */
+json_t *audit_record(const struct fsm *f, const struct fsm_event *ev,
+		     const struct fsm_vm *vm, const char *rule,
+		     const char *decision, const struct fsm_actions *out,
+		     unsigned first_action);
+json_t *audit_status(const struct fsm *f);
+
+#endif

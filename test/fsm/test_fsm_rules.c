@@ -1,0 +1,658 @@
+/*
+ * test_fsm_rules.c: one test per rule of DESIGN §4 (1-6) and per gate
+ * mechanism of SAFETY.md A1, each asserting on what the QEMU stubs were
+ * told to do (the physical outcome), and, for a mechanism, also showing the
+ * unsafe outcome with that mechanism switched off (fsm_config.test_disable).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenarios.h"
+
+static void test_boot_commits_colo_epoch(void **state)
+{
+	struct h_cluster c;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	assert_int_equal(c.step_errors, 0);
+	for (uint32_t n = 1; n <= 3; n++)
+		assert_int_equal(h_epoch(&c, n, "v"), 1);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_PROTECTED);
+	assert_int_equal(h_lhb_total(&c, "v"), 0);
+	assert_int_equal(h_alone(&c, "v"), 0);
+	assert_true(h_node(&c, 1)->audits > 0);
+	h_free(&c);
+}
+
+/* Rule 1: the secondary's node is lost -> the primary goes solo at once,
+ * yank first, through a committed T(SOLO), with no fence wait (3 nodes). */
+static void test_rule1_secondary_node_lost(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *p;
+	int64_t t0;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	p = h_q(&c, 1, "v");
+	h_power_off(&c, 2);
+	h_advance(&c, SC_DETECT_MS);
+	t0 = c.now;
+	h_partition(&c, G13, NULL);
+	assert_int_equal(c.now, t0); /* no wait at all */
+	assert_int_equal(p->lhb_run, 1);
+	assert_true(p->yank_before_lhb >= 1);
+	assert_int_equal(p->pre, 1);
+	assert_int_equal(p->post, 1);
+	assert_int_equal(h_alone(&c, "v"), 1);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_SOLO);
+	assert_int_equal(h_node(&c, 1)->fences_requested[2], 0);
+	assert_int_equal(h_epoch(&c, 1, "v"), 2);
+	assert_int_equal(h_epoch(&c, 3, "v"), 2); /* the witness holds the record */
+	assert_int_equal(c.step_errors, 0);
+	/* "why did it fail over, and when": the audit record of the decision */
+	json_t *j = h_audit_find(&c, 1, "rule1-secondary-node-lost");
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "vm")), "v");
+	assert_int_equal(json_integer_value(json_object_get(j, "mono_ms")), t0);
+	json_t *in = json_object_get(j, "inputs");
+	assert_true(json_is_true(json_object_get(in, "quorate")));
+	/* decided at epoch 1, the primary still in COLO, yank first (OOB) */
+	assert_int_equal(json_integer_value(json_object_get(
+		json_object_get(in, "epoch"), "n")), 1);
+	assert_non_null(json_object_get(in, "ring"));
+	assert_non_null(json_object_get(in, "nodes"));
+	assert_string_equal(json_string_value(json_object_get(
+		json_object_get(in, "local"), "mode")), "primary");
+	json_t *a0 = json_array_get(json_object_get(j, "actions"), 0);
+	assert_string_equal(json_string_value(json_object_get(a0, "cmd")), "yank");
+	assert_true(json_is_true(json_object_get(a0, "oob")));
+	j = h_audit_find(&c, 1, "epoch-commit-majority");
+	assert_non_null(j);
+	h_free(&c);
+}
+
+/* Rule 2: the primary's node is lost -> fence per policy (proof newer than
+ * last-alive), then the current secondary takes over. */
+static void test_rule2_primary_node_lost(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *s;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	s = h_q(&c, 2, "v");
+	h_power_off(&c, 1);
+	h_advance(&c, SC_DETECT_MS);
+	h_partition(&c, G23, NULL);
+	assert_int_equal(h_node(&c, 2)->fences_requested[1], 1);
+	assert_int_equal(s->lhb_run, 0); /* waits for the fence */
+	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_WAITING);
+	h_advance(&c, 1500);
+	h_fence_result(&c, 2, 1, true, 0);
+	h_advance(&c, 100);
+	assert_int_equal(s->lhb_run, 1);
+	assert_int_equal(s->pre, 1);
+	assert_int_equal(s->yank, 0); /* a secondary needs no yank */
+	assert_int_equal(h_alone(&c, "v"), 1);
+	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_SOLO);
+	assert_int_equal(h_epoch(&c, 3, "v"), 2);
+	h_free(&c);
+}
+
+/* Rule 2, self policy: the survivor waits W (A4) counted from the loss. */
+static void test_rule2_self_policy_waits_w(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *s;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_SELF, 0);
+	s = h_q(&c, 2, "v");
+	h_power_off(&c, 1);
+	h_advance(&c, SC_DETECT_MS);
+	h_partition(&c, G23, NULL);
+	h_advance(&c, 5000);
+	assert_int_equal(s->lhb_run, 0);
+	assert_int_equal(h_node(&c, 2)->fences_requested[1], 0);
+	h_advance(&c, 10000);
+	assert_int_equal(s->lhb_run, 1);
+	assert_int_equal(h_alone(&c, "v"), 1);
+	h_free(&c);
+}
+
+/* Rule 2 via A7: the primary's arbiter reports its QEMU gone by pidfd:
+ * no node fence needed. */
+static void test_rule2_primary_qemu_gone(void **state)
+{
+	struct h_cluster c;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	h_qemu_kill(&c, 1, "v");
+	h_advance(&c, 100);
+	assert_int_equal(h_q(&c, 2, "v")->lhb_run, 1);
+	assert_int_equal(h_node(&c, 2)->fences_requested[1], 0);
+	assert_int_equal(h_alone(&c, "v"), 1);
+	h_free(&c);
+}
+
+/* Rule 3: COLO broke with both alive (reset): the primary goes solo, the
+ * secondary is stopped (killed: stale once E(v) passed it). */
+static void test_rule3_colo_broke_both_alive(void **state)
+{
+	struct h_cluster c;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	h_qemu_colo_exit(&c, 2, "v");
+	h_advance(&c, 100);
+	assert_int_equal(h_q(&c, 1, "v")->lhb_run, 1);
+	assert_int_equal(h_q(&c, 2, "v")->lhb_run, 0);
+	assert_int_equal(h_q(&c, 2, "v")->killed, 1);
+	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_STALE);
+	assert_int_equal(h_alone(&c, "v"), 1);
+	h_free(&c);
+}
+
+/* Make P solo on n1 (E = 2, SOLO n1) and bring S's node back empty. */
+static void solo_on_n1(struct h_cluster *c)
+{
+	h_power_off(c, 2);
+	h_advance(c, SC_DETECT_MS);
+	h_partition(c, G13, NULL);
+	h_advance(c, 100);
+	assert_int_equal(h_status(c, 1, "v"), FSM_ST_SOLO);
+}
+
+/* Rule 4: gate closed (inquorate) -> freeze the solo side: yank, stop,
+ * confirmed by query-status paused; FROZEN persisted before stop. */
+static void test_rule4_inquorate_freezes_solo(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *p;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_SELF, 0);
+	solo_on_n1(&c);
+	p = h_q(&c, 1, "v");
+	int yanks = p->yank;
+	h_advance(&c, SC_DETECT_MS);
+	h_partition(&c, G1, G3);
+	h_advance(&c, 100);
+	assert_int_equal(p->run, FSM_RUN_PAUSED);
+	assert_true(p->yank > yanks);
+	assert_int_equal(p->stop, 1);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_FROZEN);
+	assert_true(h_node(&c, 1)->disk[0].frozen);
+	assert_int_equal(h_lhb_total(&c, "v"), 1);
+	h_free(&c);
+}
+
+/* Rule 5: the peer's arbiter is gone (PROCDOWN) but its node lives: never
+ * fail over on that alone (invariant 8).  Switched off: a fence and a
+ * failover follow from a mere process exit. */
+static int rule5_run(uint32_t disable, int *fences)
+{
+	struct h_cluster c;
+	int lhb;
+
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, disable);
+	h_arbiter_stop(&c, 1, FSM_CPG_PROCDOWN);
+	h_advance(&c, 30000);
+	*fences = h_node(&c, 2)->fences_requested[1];
+	if (*fences)
+		h_fence_result(&c, 2, 1, true, 0);
+	h_advance(&c, 100);
+	lhb = h_q(&c, 2, "v")->lhb_run;
+	h_free(&c);
+	return lhb;
+}
+
+static void test_rule5_procdown_alone_never_fails_over(void **state)
+{
+	int fences;
+
+	(void)state;
+	assert_int_equal(rule5_run(0, &fences), 0);
+	assert_int_equal(fences, 0);
+	assert_int_equal(rule5_run(FSM_MECH_PROCDOWN_GUARD, &fences), 1);
+	assert_int_equal(fences, 1);
+}
+
+/* Rule 6: a restarted arbiter keeps its gate closed until its persisted
+ * epochs are loaded, every QEMU was queried and the barrier completed. */
+static void test_rule6_restart_rederives(void **state)
+{
+	struct h_cluster c;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	h_arbiter_stop(&c, 2, FSM_CPG_PROCDOWN);
+	h_advance(&c, 1000);
+	h_arbiter_start(&c, 2);
+	h_advance(&c, 1000);
+	assert_true(fsm_gate_open(h_node(&c, 2)->f));
+	assert_int_equal(h_epoch(&c, 2, "v"), 1);
+	assert_int_equal(h_lhb_total(&c, "v"), 0);
+	/* and the restarted secondary is still eligible (H4b) */
+	h_power_off(&c, 1);
+	h_advance(&c, SC_DETECT_MS);
+	h_partition(&c, G23, NULL);
+	h_fence_result(&c, 2, 1, true, 0);
+	h_advance(&c, 100);
+	assert_int_equal(h_q(&c, 2, "v")->lhb_run, 1);
+	h_free(&c);
+}
+
+/* Fence wait (rule 2, inv. 6): {n1} | {n2,n3} with n1 alive.  S may be
+ * sent the failover command only once P's node was fenced (pacemaker) or
+ * after W (self).  Switched off, S fails over while P is alive, unfenced. */
+static void fence_wait_run(enum fsm_fence_policy pol, uint32_t disable,
+			   int *s_lhb, bool *p_alive)
+{
+	struct h_cluster c;
+
+	sc_boot3(&c, pol, disable);
+	h_advance(&c, SC_DETECT_MS);
+	h_partition(&c, G1, G23);
+	h_advance(&c, 1000);
+	*s_lhb = h_q(&c, 2, "v")->lhb_run;
+	*p_alive = h_q(&c, 1, "v")->alive;
+	h_free(&c);
+}
+
+static void test_mech_fence_wait(void **state)
+{
+	int s_lhb;
+	bool p_alive;
+
+	(void)state;
+	fence_wait_run(FSM_FENCE_PACEMAKER, 0, &s_lhb, &p_alive);
+	assert_int_equal(s_lhb, 0);
+	fence_wait_run(FSM_FENCE_SELF, 0, &s_lhb, &p_alive);
+	assert_int_equal(s_lhb, 0);
+	fence_wait_run(FSM_FENCE_PACEMAKER, FSM_MECH_FENCE_WAIT, &s_lhb, &p_alive);
+	assert_int_equal(s_lhb, 1);
+	assert_true(p_alive);
+	fence_wait_run(FSM_FENCE_SELF, FSM_MECH_FENCE_WAIT, &s_lhb, &p_alive);
+	assert_int_equal(s_lhb, 1);
+	assert_true(p_alive);
+}
+
+/* CPG and totem confchgs of one change may come in either order: the gate
+ * waits for both, and opens in both orders. */
+static int view_order_run(bool totem_first)
+{
+	struct h_cluster c;
+	struct fsm_event cpg, tot, quo;
+	int lhb;
+
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	h_power_off(&c, 2);
+	h_advance(&c, SC_DETECT_MS);
+	for (int i = 0; i < 3; i += 2) {
+		cpg = h_ev(&c, i, FSM_EV_CPG_CONFCHG);
+		cpg.u.cpg.n_members = 2;
+		cpg.u.cpg.members[0].nodeid = 1;
+		cpg.u.cpg.members[1].nodeid = 3;
+		cpg.u.cpg.n_left = 1;
+		cpg.u.cpg.left[0].nodeid = 2;
+		cpg.u.cpg.left[0].reason = FSM_CPG_NODEDOWN;
+		tot = h_ev(&c, i, FSM_EV_TOTEM_CONFCHG);
+		tot.u.totem.ring.nodeid = 1;
+		tot.u.totem.ring.seq = 500;
+		tot.u.totem.n_nodes = 2;
+		tot.u.totem.nodes[0] = 1;
+		tot.u.totem.nodes[1] = 3;
+		quo = h_ev(&c, i, FSM_EV_QUORUM);
+		quo.u.quorum.quorate = true;
+		quo.u.quorum.ring = tot.u.totem.ring;
+		quo.u.quorum.n_nodes = 2;
+		quo.u.quorum.nodes[0] = 1;
+		quo.u.quorum.nodes[1] = 3;
+		if (totem_first) {
+			h_step(&c, i, &tot);
+			h_step(&c, i, &quo);
+			h_step(&c, i, &cpg);
+		} else {
+			h_step(&c, i, &cpg);
+			h_step(&c, i, &tot);
+			h_step(&c, i, &quo);
+		}
+	}
+	h_advance(&c, 1000);
+	lhb = h_q(&c, 1, "v")->lhb_run;
+	assert_true(fsm_gate_open(h_node(&c, 1)->f));
+	h_free(&c);
+	return lhb;
+}
+
+static void test_view_order_either_way(void **state)
+{
+	(void)state;
+	assert_int_equal(view_order_run(false), 1);
+	assert_int_equal(view_order_run(true), 1);
+}
+
+/* A1 quorum gate, policy none (so only the gate stands in the way):
+ * {n1} | {n2,n3}.  The inquorate side must not fail over. */
+static int quorum_gate_run(uint32_t disable)
+{
+	struct h_cluster c;
+	int alone;
+
+	sc_boot3(&c, FSM_FENCE_NONE, disable);
+	h_advance(&c, SC_DETECT_MS);
+	h_partition(&c, G1, G23);
+	h_advance(&c, 500);
+	alone = h_alone(&c, "v");
+	assert_int_equal(h_q(&c, 2, "v")->lhb_run, 1);
+	h_free(&c);
+	return alone;
+}
+
+static void test_mech_quorum_gate(void **state)
+{
+	(void)state;
+	assert_int_equal(quorum_gate_run(0), 1);
+	assert_int_equal(quorum_gate_run(FSM_MECH_QUORUM_GATE), 2);
+}
+
+/* A1 ring-id agreement: n1 gets the totem confchg of its new, lone ring
+ * while the last quorum notification still says quorate for the old one. */
+static int ring_id_run(uint32_t disable)
+{
+	struct h_cluster c;
+	struct fsm_event ev;
+	int lhb;
+
+	sc_boot3(&c, FSM_FENCE_NONE, disable);
+	h_advance(&c, SC_DETECT_MS);
+	ev = h_ev(&c, 0, FSM_EV_CPG_CONFCHG);
+	ev.u.cpg.n_members = 1;
+	ev.u.cpg.members[0].nodeid = 1;
+	ev.u.cpg.n_left = 2;
+	ev.u.cpg.left[0].nodeid = 2;
+	ev.u.cpg.left[0].reason = FSM_CPG_NODEDOWN;
+	ev.u.cpg.left[1].nodeid = 3;
+	ev.u.cpg.left[1].reason = FSM_CPG_NODEDOWN;
+	h_node(&c, 1)->part = 9;
+	h_node(&c, 1)->n_cpg = 1;
+	h_step(&c, 0, &ev);
+	ev = h_ev(&c, 0, FSM_EV_TOTEM_CONFCHG);
+	ev.u.totem.ring.nodeid = 1;
+	ev.u.totem.ring.seq = 999;
+	ev.u.totem.n_nodes = 1;
+	ev.u.totem.nodes[0] = 1;
+	h_step(&c, 0, &ev);
+	h_run(&c); /* quorum notification not yet here */
+	lhb = h_q(&c, 1, "v")->lhb_run;
+	h_free(&c);
+	return lhb;
+}
+
+static void test_mech_ring_id_agreement(void **state)
+{
+	(void)state;
+	assert_int_equal(ring_id_run(0), 0);
+	assert_int_equal(ring_id_run(FSM_MECH_RING_ID_AGREEMENT), 1);
+}
+
+/* Own liveness deadline (SAFETY §5 inv. 7): n1's corosync stalls (egress
+ * drop, "not scheduled for 35 s"): no quorum notification for ~58 s.  Its
+ * solo side must be paused within B + SFT_all. */
+static int own_liveness_run(uint32_t disable)
+{
+	struct h_cluster c;
+	enum fsm_run_state run;
+
+	sc_boot3(&c, FSM_FENCE_SELF, disable);
+	solo_on_n1(&c);
+	h_node(&c, 1)->cpg_stalled = true;
+	h_advance(&c, c.base.liveness_bound_ms + c.base.self_fence_timeout_ms +
+		  c.base.liveness_period_ms);
+	run = h_q(&c, 1, "v")->run;
+	h_free(&c);
+	return run;
+}
+
+static void test_mech_own_liveness(void **state)
+{
+	(void)state;
+	assert_int_equal(own_liveness_run(0), FSM_RUN_PAUSED);
+	assert_int_equal(own_liveness_run(FSM_MECH_OWN_LIVENESS), FSM_RUN_RUNNING);
+}
+
+/* IPC loss (A2): POLLHUP/CS_ERR_LIBRARY closes the gate and freezes. */
+static void test_mech_ipc_loss_freezes(void **state)
+{
+	struct h_cluster c;
+	struct fsm_event ev;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_SELF, 0);
+	solo_on_n1(&c);
+	ev = h_ev(&c, 0, FSM_EV_IPC);
+	ev.u.ipc.cpg_ok = false;
+	ev.u.ipc.quorum_ok = true;
+	h_step(&c, 0, &ev);
+	h_advance(&c, 100);
+	assert_false(fsm_gate_open(h_node(&c, 1)->f));
+	assert_int_equal(h_q(&c, 1, "v")->run, FSM_RUN_PAUSED);
+	h_free(&c);
+}
+
+/* Epoch CAS: an arbiter acks only the first transition out of n, and only
+ * after the record is durable. */
+static void test_mech_persist_before_ack(void **state)
+{
+	struct h_cluster c;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	h_node(&c, 3)->persist_manual = true;
+	h_power_off(&c, 2);
+	h_advance(&c, SC_DETECT_MS);
+	h_partition(&c, G13, NULL);
+	/* n3's write is not durable yet: no ack, no commit, no failover */
+	assert_int_equal(h_q(&c, 1, "v")->lhb_run, 0);
+	h_free(&c);
+
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, FSM_MECH_PERSIST_BEFORE_ACK);
+	h_node(&c, 3)->persist_manual = true;
+	h_power_off(&c, 2);
+	h_advance(&c, SC_DETECT_MS);
+	h_partition(&c, G13, NULL);
+	assert_int_equal(h_q(&c, 1, "v")->lhb_run, 1); /* acked from memory */
+	h_free(&c);
+}
+
+/* Resync (Pacemaker start + notify): after P went solo, a new secondary
+ * joins and P re-enters COLO.  The pair is recorded as a new COLO epoch
+ * naming both instances; the new secondary is then eligible. */
+static void test_resync_records_new_colo_epoch(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *p;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	h_qemu_colo_exit(&c, 1, "v"); /* P's COLO loop broke: P solo, S killed */
+	h_advance(&c, 100);
+	p = h_q(&c, 1, "v");
+	assert_int_equal(p->lhb_run, 1);
+	assert_int_equal(h_epoch(&c, 1, "v"), 2);
+	h_qemu_restart(&c, 2, "v", FSM_MODE_SECONDARY);
+	p->mig = FSM_MIG_ACTIVE; /* migrate with x-colo again */
+	h_qemu_facts(&c, 1, "v");
+	h_advance(&c, 100);
+	p->mode = FSM_MODE_PRIMARY;
+	p->mig = FSM_MIG_COLO;
+	h_qemu_facts(&c, 1, "v");
+	h_advance(&c, 100);
+	assert_int_equal(h_epoch(&c, 3, "v"), 3);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_PROTECTED);
+	assert_int_equal(p->lhb_run, 1); /* the old exit breaks nothing now */
+	/* and the new secondary takes over when this primary dies */
+	h_qemu_kill(&c, 1, "v");
+	h_advance(&c, 100);
+	assert_int_equal(h_q(&c, 2, "v")->lhb_run, 1);
+	assert_int_equal(h_alone(&c, "v"), 1);
+	h_free(&c);
+}
+
+/* A8 across a restart: the record says which instance E(v) last named, so
+ * a restarted arbiter still kills its stale side. */
+static void test_a8_stale_kill_survives_restart(void **state)
+{
+	struct h_cluster c;
+	struct fsm_event ev;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_NONE, 0);
+	h_node(&c, 1)->kill_manual = true;
+	ev = h_ev(&c, 1, FSM_EV_ADMIN);
+	ev.u.admin.kind = FSM_ADMIN_FAILOVER;
+	strcpy(ev.u.admin.vm, "v");
+	ev.u.admin.force = true;
+	h_step(&c, 1, &ev);
+	h_advance(&c, 100);
+	assert_int_equal(h_q(&c, 2, "v")->lhb_run, 1);
+	assert_int_equal(h_node(&c, 1)->kill_pending[0], 1);
+	/* n1's arbiter dies before its SIGKILL went out */
+	h_node(&c, 1)->kill_pending[0] = 0;
+	h_arbiter_stop(&c, 1, FSM_CPG_PROCDOWN);
+	h_arbiter_start(&c, 1);
+	h_advance(&c, 100);
+	assert_int_equal(h_epoch(&c, 1, "v"), 2);
+	assert_int_equal(h_node(&c, 1)->kill_pending[0], 1);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_STALE);
+	h_free(&c);
+}
+
+/* FROZEN(v, n) belongs to the frozen instance: a new QEMU for resync is
+ * not frozen. */
+static void test_a8_frozen_flag_follows_instance(void **state)
+{
+	struct h_cluster c;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_SELF, 0);
+	solo_on_n1(&c);
+	h_partition(&c, G1, G3);
+	h_advance(&c, 100);
+	assert_true(h_node(&c, 1)->disk[0].frozen);
+	h_qemu_kill(&c, 1, "v");
+	h_qemu_restart(&c, 1, "v", FSM_MODE_SECONDARY);
+	h_advance(&c, 100);
+	assert_false(h_node(&c, 1)->disk[0].frozen);
+	h_free(&c);
+}
+
+static void test_config_refuses_self_with_two_node(void **state)
+{
+	struct fsm_config cfg;
+	const char *why = NULL;
+
+	(void)state;
+	fsm_config_defaults(&cfg);
+	cfg.local_nodeid = 1;
+	cfg.expected_votes = 2;
+	cfg.two_node = true;
+	cfg.fence_policy = FSM_FENCE_SELF;
+	assert_int_equal(fsm_config_check(&cfg, &why), -22);
+	assert_non_null(why);
+	assert_null(fsm_new(&cfg));
+	cfg.fence_policy = FSM_FENCE_PACEMAKER;
+	assert_int_equal(fsm_config_check(&cfg, NULL), 0);
+	cfg.liveness_bound_ms = cfg.liveness_period_ms;
+	assert_int_equal(fsm_config_check(&cfg, NULL), -22);
+}
+
+/* Bad input gets a clear error, never a crash. */
+static void test_bad_events_rejected(void **state)
+{
+	struct fsm_config cfg;
+	struct fsm *f;
+	struct fsm_event ev;
+	static struct fsm_actions out;
+
+	(void)state;
+	fsm_config_defaults(&cfg);
+	cfg.local_nodeid = 1;
+	f = fsm_new(&cfg);
+	assert_non_null(f);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = FSM_EV_TOTEM_CONFCHG;
+	ev.now_mono_ms = 10;
+	ev.u.totem.n_nodes = FSM_MAX_NODES + 1;
+	assert_int_equal(fsm_step(f, &ev, &out), -22);
+	ev.kind = FSM_EV_QMP_COLO_STATUS;
+	strcpy(ev.u.qmp.vm, "nope");
+	assert_true(fsm_step(f, &ev, &out) < 0);
+	ev.kind = (enum fsm_event_kind)999;
+	assert_int_equal(fsm_step(f, &ev, &out), -22);
+	ev.kind = FSM_EV_TIMER;
+	ev.now_mono_ms = 5; /* time going back */
+	assert_int_equal(fsm_step(f, &ev, &out), -22);
+	ev.kind = FSM_EV_PEER_MSG;
+	ev.now_mono_ms = 20;
+	ev.u.peer.msg.kind = FSM_MSG_STATE;
+	memset(ev.u.peer.msg.vm, 'x', sizeof(ev.u.peer.msg.vm)); /* no NUL */
+	assert_int_equal(fsm_step(f, &ev, &out), -22);
+	fsm_actions_reset(&out);
+	fsm_free(f);
+}
+
+static void test_status_json_snapshot(void **state)
+{
+	struct h_cluster c;
+	json_t *j;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	j = fsm_status_json(h_node(&c, 1)->f);
+	assert_non_null(j);
+	assert_true(json_is_true(json_object_get(j, "gate_open")));
+	json_t *vm = json_array_get(json_object_get(j, "vms"), 0);
+	assert_string_equal(json_string_value(json_object_get(vm, "status")),
+			    "protected");
+	assert_int_equal(json_integer_value(json_object_get(
+		json_object_get(vm, "epoch"), "n")), 1);
+	json_decref(j);
+	h_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_boot_commits_colo_epoch),
+		cmocka_unit_test(test_rule1_secondary_node_lost),
+		cmocka_unit_test(test_rule2_primary_node_lost),
+		cmocka_unit_test(test_rule2_self_policy_waits_w),
+		cmocka_unit_test(test_rule2_primary_qemu_gone),
+		cmocka_unit_test(test_rule3_colo_broke_both_alive),
+		cmocka_unit_test(test_rule4_inquorate_freezes_solo),
+		cmocka_unit_test(test_rule5_procdown_alone_never_fails_over),
+		cmocka_unit_test(test_rule6_restart_rederives),
+		cmocka_unit_test(test_mech_fence_wait),
+		cmocka_unit_test(test_view_order_either_way),
+		cmocka_unit_test(test_mech_quorum_gate),
+		cmocka_unit_test(test_mech_ring_id_agreement),
+		cmocka_unit_test(test_mech_own_liveness),
+		cmocka_unit_test(test_mech_ipc_loss_freezes),
+		cmocka_unit_test(test_mech_persist_before_ack),
+		cmocka_unit_test(test_resync_records_new_colo_epoch),
+		cmocka_unit_test(test_a8_stale_kill_survives_restart),
+		cmocka_unit_test(test_a8_frozen_flag_follows_instance),
+		cmocka_unit_test(test_config_refuses_self_with_two_node),
+		cmocka_unit_test(test_bad_events_rejected),
+		cmocka_unit_test(test_status_json_snapshot),
+	};
+
+	if (getenv("FSM_TEST")) /* run one test: FSM_TEST=test_c1_* */
+		cmocka_set_test_filter(getenv("FSM_TEST"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
