@@ -1,0 +1,873 @@
+/*
+ * peer_msg.c: encode and decode struct fsm_msg for CPG (see peer_msg.h and
+ * doc/peer-protocol.md).
+ *
+ * Must not: do I/O, read a clock, log, or accept a byte it has not checked.
+ * Every refusal names the member and the reason.  Memory is bounded by
+ * PEER_MSG_MAX: the length is checked before jansson sees the body.
+ */
+#include "peer_msg.h"
+
+#include "compiler.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ tables */
+
+/* Which parts of struct fsm_msg a kind carries (ring: every kind). */
+#define USE_VM (1u << 0)
+#define USE_EPOCH (1u << 1)
+#define USE_PROP (1u << 2)
+#define USE_SIDE (1u << 3)
+#define USE_LIVE (1u << 4)  /* seq, sent_mono_ms */
+#define USE_FENCE (1u << 5) /* node, pending */
+
+struct kind_desc {
+	enum fsm_msg_kind kind;
+	uint8_t wire;
+	const char *name;
+	unsigned use;
+};
+
+static const struct kind_desc kinds[] = {
+	{ FSM_MSG_LIVENESS, PEER_WIRE_LIVENESS, "liveness", USE_LIVE },
+	{ FSM_MSG_STATE, PEER_WIRE_STATE, "state", USE_VM | USE_EPOCH | USE_SIDE },
+	{ FSM_MSG_SYNC_DONE, PEER_WIRE_SYNC_DONE, "sync_done", 0 },
+	{ FSM_MSG_PROPOSE, PEER_WIRE_PROPOSE, "propose", USE_VM | USE_PROP },
+	{ FSM_MSG_ACK, PEER_WIRE_ACK, "ack", USE_VM | USE_PROP | USE_EPOCH },
+	{ FSM_MSG_NACK, PEER_WIRE_NACK, "nack", USE_VM | USE_PROP | USE_EPOCH },
+	{ FSM_MSG_FENCING, PEER_WIRE_FENCING, "fencing", USE_FENCE },
+};
+
+/*
+ * Enum values on the wire are these strings, not the C values nor the
+ * fsm_*_to_str() log names: either may change without a format change.
+ * Indexed by the C value.
+ */
+static const char *const epoch_kind_names[] = {
+	[FSM_EPOCH_NONE] = "none",
+	[FSM_EPOCH_COLO] = "colo",
+	[FSM_EPOCH_SOLO] = "solo",
+};
+static const char *const mode_names[] = {
+	[FSM_MODE_UNKNOWN] = "unknown",
+	[FSM_MODE_NONE] = "none",
+	[FSM_MODE_PRIMARY] = "primary",
+	[FSM_MODE_SECONDARY] = "secondary",
+};
+static const char *const reason_names[] = {
+	[FSM_REASON_NONE] = "none",
+	[FSM_REASON_REQUEST] = "request",
+	[FSM_REASON_ERROR] = "error",
+	[FSM_REASON_PROCESSING] = "processing",
+};
+static const char *const run_names[] = {
+	[FSM_RUN_UNKNOWN] = "unknown",
+	[FSM_RUN_RUNNING] = "running",
+	[FSM_RUN_PAUSED] = "paused",
+};
+static const char *const mig_names[] = {
+	[FSM_MIG_UNKNOWN] = "unknown",
+	[FSM_MIG_NONE] = "none",
+	[FSM_MIG_ACTIVE] = "active",
+	[FSM_MIG_COLO] = "colo",
+	[FSM_MIG_COMPLETED] = "completed",
+	[FSM_MIG_FAILED] = "failed",
+};
+
+/* Allowed members of each object, for the unknown-member check. */
+static const char *const ring_members[] = { "nodeid", "seq" };
+static const char *const inst_members[] = { "pid", "start" };
+static const char *const epoch_members[] = { "n", "kind", "holder", "hinst",
+					     "secondary", "sinst" };
+static const char *const prop_members[] = { "from_n", "proposer", "to" };
+static const char *const side_members[] = {
+	"present", "connected", "alive", "inst", "mode", "last_mode",
+	"reason", "run", "mig", "colo_exit_seen", "frozen", "failover_inflight",
+};
+
+static const struct kind_desc *kind_by_kind(enum fsm_msg_kind k)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (kinds[i].kind == k)
+			return &kinds[i];
+	return NULL;
+}
+
+static const struct kind_desc *kind_by_wire(uint8_t w)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (kinds[i].wire == w)
+			return &kinds[i];
+	return NULL;
+}
+
+uint8_t peer_msg_kind_to_wire(enum fsm_msg_kind k)
+{
+	const struct kind_desc *d = kind_by_kind(k);
+
+	return d ? d->wire : 0;
+}
+
+int peer_msg_kind_from_wire(uint8_t code, enum fsm_msg_kind *k)
+{
+	const struct kind_desc *d = kind_by_wire(code);
+
+	if (!d)
+		return -1;
+	*k = d->kind;
+	return 0;
+}
+
+const char *peer_msg_kind_to_str(enum fsm_msg_kind k)
+{
+	const struct kind_desc *d = kind_by_kind(k);
+
+	return d ? d->name : "?";
+}
+
+bool peer_msg_vm_name_valid(const char *name, size_t len)
+{
+	if (!name || len < 1 || len > PEER_MSG_VM_NAME_MAX)
+		return false;
+	/*
+	 * The name becomes a file name under state_dir: no ".", "..", hidden
+	 * files.  Same rule as config.c's check_ident(), so any name a config
+	 * accepts travels and nothing else does.
+	 */
+	if (name[0] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------ errors */
+
+static void ATTR_PRINTF(3, 4)
+err_set(struct peer_msg_error *e, const char *member, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return;
+	snprintf(e->member, sizeof(e->member), "%s", member);
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+}
+
+/* Attacker-chosen text for an error message: printable ASCII only. */
+static void sanitize(char *dst, size_t cap, const char *src, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 1 < cap; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		dst[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	dst[o] = '\0';
+}
+
+/* ------------------------------------------------------------ encode */
+
+static int put(json_t *obj, const char *key, json_t *v)
+{
+	/* json_object_set_new() takes v even on failure, NULL included */
+	return json_object_set_new(obj, key, v) == 0 ? 0 : -ENOMEM;
+}
+
+static json_t *u64_new(uint64_t v)
+{
+	char b[24];
+
+	snprintf(b, sizeof(b), "%" PRIu64, v);
+	return json_string(b);
+}
+
+static json_t *name_new(const char *const *tab, size_t n, unsigned v)
+{
+	if (v >= n || !tab[v])
+		return NULL;
+	return json_string(tab[v]);
+}
+
+static json_t *inst_new(const struct fsm_instance *in)
+{
+	json_t *o = json_object();
+
+	if (!o || put(o, "pid", json_integer(in->pid)) ||
+	    put(o, "start", u64_new(in->start))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* -EINVAL for an enum value outside the table, else -ENOMEM on NULL. */
+static int epoch_new(const struct fsm_epoch *e, json_t **out)
+{
+	json_t *o;
+
+	*out = NULL;
+	if ((unsigned)e->kind >= ARRAY_SIZE(epoch_kind_names))
+		return -EINVAL;
+	o = json_object();
+	if (!o || put(o, "n", u64_new(e->n)) ||
+	    put(o, "kind", name_new(epoch_kind_names, ARRAY_SIZE(epoch_kind_names),
+				    (unsigned)e->kind)) ||
+	    put(o, "holder", json_integer(e->holder)) ||
+	    put(o, "hinst", inst_new(&e->hinst)) ||
+	    put(o, "secondary", json_integer(e->secondary)) ||
+	    put(o, "sinst", inst_new(&e->sinst))) {
+		json_decref(o);
+		return -ENOMEM;
+	}
+	*out = o;
+	return 0;
+}
+
+static int side_new(const struct fsm_side_report *s, json_t **out)
+{
+	json_t *o;
+
+	*out = NULL;
+	if ((unsigned)s->mode >= ARRAY_SIZE(mode_names) ||
+	    (unsigned)s->last_mode >= ARRAY_SIZE(mode_names) ||
+	    (unsigned)s->reason >= ARRAY_SIZE(reason_names) ||
+	    (unsigned)s->run >= ARRAY_SIZE(run_names) ||
+	    (unsigned)s->mig >= ARRAY_SIZE(mig_names))
+		return -EINVAL;
+	o = json_object();
+	if (!o || put(o, "present", json_boolean(s->present)) ||
+	    put(o, "connected", json_boolean(s->connected)) ||
+	    put(o, "alive", json_boolean(s->alive)) ||
+	    put(o, "inst", inst_new(&s->inst)) ||
+	    put(o, "mode", name_new(mode_names, ARRAY_SIZE(mode_names),
+				    (unsigned)s->mode)) ||
+	    put(o, "last_mode", name_new(mode_names, ARRAY_SIZE(mode_names),
+					 (unsigned)s->last_mode)) ||
+	    put(o, "reason", name_new(reason_names, ARRAY_SIZE(reason_names),
+				      (unsigned)s->reason)) ||
+	    put(o, "run", name_new(run_names, ARRAY_SIZE(run_names),
+				   (unsigned)s->run)) ||
+	    put(o, "mig", name_new(mig_names, ARRAY_SIZE(mig_names),
+				   (unsigned)s->mig)) ||
+	    put(o, "colo_exit_seen", json_boolean(s->colo_exit_seen)) ||
+	    put(o, "frozen", json_boolean(s->frozen)) ||
+	    put(o, "failover_inflight", json_boolean(s->failover_inflight))) {
+		json_decref(o);
+		return -ENOMEM;
+	}
+	*out = o;
+	return 0;
+}
+
+static int body_new(const struct fsm_msg *m, const struct kind_desc *d,
+		    json_t **out)
+{
+	json_t *o, *ring, *sub;
+	int rc;
+
+	*out = NULL;
+	o = json_object();
+	ring = json_object();
+	if (!o || put(o, "ring", ring) ||
+	    put(ring, "nodeid", json_integer(m->ring.nodeid)) ||
+	    put(ring, "seq", u64_new(m->ring.seq)))
+		goto nomem;
+	if (d->use & USE_VM) {
+		size_t len = strnlen(m->vm, sizeof(m->vm));
+
+		if (!peer_msg_vm_name_valid(m->vm, len)) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (put(o, "vm", json_string(m->vm)))
+			goto nomem;
+	}
+	if (d->use & USE_EPOCH) {
+		rc = epoch_new(&m->epoch, &sub);
+		if (rc < 0)
+			goto fail;
+		if (put(o, "epoch", sub))
+			goto nomem;
+	}
+	if (d->use & USE_PROP) {
+		json_t *p = json_object();
+
+		if (!p || put(o, "prop", p))
+			goto nomem;
+		if (m->prop.proposer == 0) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (put(p, "from_n", u64_new(m->prop.from_n)) ||
+		    put(p, "proposer", json_integer(m->prop.proposer)))
+			goto nomem;
+		rc = epoch_new(&m->prop.to, &sub);
+		if (rc < 0)
+			goto fail;
+		if (put(p, "to", sub))
+			goto nomem;
+	}
+	if (d->use & USE_SIDE) {
+		rc = side_new(&m->side, &sub);
+		if (rc < 0)
+			goto fail;
+		if (put(o, "side", sub))
+			goto nomem;
+	}
+	if (d->use & USE_LIVE) {
+		if (put(o, "seq", u64_new(m->seq)) ||
+		    put(o, "sent_mono_ms", json_integer(m->sent_mono_ms)))
+			goto nomem;
+	}
+	if (d->use & USE_FENCE) {
+		if (m->node == 0) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (put(o, "node", json_integer(m->node)) ||
+		    put(o, "pending", json_boolean(m->pending)))
+			goto nomem;
+	}
+	*out = o;
+	return 0;
+nomem:
+	rc = -ENOMEM;
+fail:
+	json_decref(o);
+	return rc;
+}
+
+static void be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+int peer_msg_encode(const struct fsm_msg *m, void *buf, size_t cap)
+{
+	const struct kind_desc *d;
+	uint8_t *p = buf;
+	json_t *body;
+	size_t room, n;
+	int rc;
+
+	if (!m || !buf)
+		return -EINVAL;
+	d = kind_by_kind(m->kind);
+	if (!d)
+		return -EINVAL;
+	if (cap < PEER_MSG_HDR_LEN)
+		return -EMSGSIZE;
+	rc = body_new(m, d, &body);
+	if (rc < 0)
+		return rc;
+	room = cap - PEER_MSG_HDR_LEN;
+	if (room > PEER_MSG_MAX - PEER_MSG_HDR_LEN)
+		room = PEER_MSG_MAX - PEER_MSG_HDR_LEN;
+	/* members sorted: one struct, one byte string (golden files) */
+	n = json_dumpb(body, (char *)p + PEER_MSG_HDR_LEN, room,
+		       JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(body);
+	if (n == 0)
+		return -ENOMEM;
+	if (n > room)
+		return -EMSGSIZE;
+	memcpy(p, PEER_MSG_MAGIC, 4);
+	p[4] = PEER_MSG_VERSION_MAJOR;
+	p[5] = PEER_MSG_VERSION_MINOR;
+	p[6] = d->wire;
+	p[7] = 0;
+	be32_put(p + 8, (uint32_t)n);
+	return (int)(PEER_MSG_HDR_LEN + n);
+}
+
+/* ------------------------------------------------------------ decode */
+
+struct dctx {
+	struct peer_msg_error *err;
+	bool strict; /* sender's minor not newer than ours: no unknowns */
+};
+
+/* "path.key" into the error's member field. */
+static void ATTR_PRINTF(4, 5)
+derr(struct dctx *c, const char *path, const char *key, const char *fmt, ...)
+{
+	char member[sizeof(((struct peer_msg_error *)0)->member)];
+	va_list ap;
+
+	if (!c->err)
+		return;
+	snprintf(member, sizeof(member), "%s%s%s", path, *path && *key ? "." : "",
+		 key);
+	snprintf(c->err->member, sizeof(c->err->member), "%s", member);
+	va_start(ap, fmt);
+	vsnprintf(c->err->msg, sizeof(c->err->msg), fmt, ap);
+	va_end(ap);
+}
+
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a real";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	}
+	return "?";
+}
+
+/* Required member of type t; NULL (error set) if missing or mistyped. */
+static json_t *need(struct dctx *c, const json_t *obj, const char *path,
+		    const char *key, json_type t, const char *want)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!v) {
+		derr(c, path, key, "missing (required: %s)", want);
+		return NULL;
+	}
+	if (json_typeof(v) != t &&
+	    !(t == JSON_TRUE && json_typeof(v) == JSON_FALSE)) {
+		derr(c, path, key, "is %s, must be %s", type_name(v), want);
+		return NULL;
+	}
+	return v;
+}
+
+static int only_known(struct dctx *c, const json_t *obj, const char *path,
+		      const char *const *allowed, size_t n)
+{
+	void *it;
+
+	for (it = json_object_iter((json_t *)obj); it;
+	     it = json_object_iter_next((json_t *)obj, it)) {
+		const char *key = json_object_iter_key(it);
+		size_t klen = json_object_iter_key_len(it);
+		bool known = false;
+		char shown[24];
+
+		for (size_t i = 0; i < n && klen == strlen(key); i++)
+			if (strcmp(allowed[i], key) == 0)
+				known = true;
+		if (known || !c->strict)
+			continue;
+		if (klen == 0)
+			snprintf(shown, sizeof(shown), "\"\""); /* name it visibly */
+		else
+			sanitize(shown, sizeof(shown), key, klen);
+		derr(c, path, shown, "unknown member (sender's minor version %d "
+		     "is not newer than ours)", PEER_MSG_VERSION_MINOR);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int get_u32(struct dctx *c, const json_t *obj, const char *path,
+		   const char *key, uint32_t min, uint32_t *out)
+{
+	json_t *v = need(c, obj, path, key, JSON_INTEGER, "an integer");
+	json_int_t i;
+
+	if (!v)
+		return -EBADMSG;
+	i = json_integer_value(v);
+	if (i < (json_int_t)min || i > (json_int_t)UINT32_MAX) {
+		derr(c, path, key, "%" JSON_INTEGER_FORMAT " out of range [%" PRIu32
+		     ", 4294967295]", i, min);
+		return -EBADMSG;
+	}
+	*out = (uint32_t)i;
+	return 0;
+}
+
+static int get_i64(struct dctx *c, const json_t *obj, const char *path,
+		   const char *key, int64_t *out)
+{
+	json_t *v = need(c, obj, path, key, JSON_INTEGER, "an integer");
+
+	if (!v)
+		return -EBADMSG;
+	*out = (int64_t)json_integer_value(v);
+	return 0;
+}
+
+static int get_bool(struct dctx *c, const json_t *obj, const char *path,
+		    const char *key, bool *out)
+{
+	json_t *v = need(c, obj, path, key, JSON_TRUE, "a boolean");
+
+	if (!v)
+		return -EBADMSG;
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* A string member without NUL; *len its length. */
+static const char *get_str(struct dctx *c, const json_t *obj, const char *path,
+			   const char *key, const char *want, size_t *len)
+{
+	json_t *v = need(c, obj, path, key, JSON_STRING, want);
+	const char *s;
+
+	if (!v)
+		return NULL;
+	s = json_string_value(v);
+	*len = json_string_length(v);
+	if (strlen(s) != *len) {
+		derr(c, path, key, "contains a NUL character");
+		return NULL;
+	}
+	return s;
+}
+
+/* Canonical decimal: "0" or [1-9][0-9]*, at most UINT64_MAX. */
+static int get_u64(struct dctx *c, const json_t *obj, const char *path,
+		   const char *key, uint64_t *out)
+{
+	const char *want = "a decimal string (unsigned 64-bit)";
+	size_t len;
+	const char *s = get_str(c, obj, path, key, want, &len);
+	uint64_t v = 0;
+
+	if (!s)
+		return -EBADMSG;
+	if (len == 0 || len > 20 || (len > 1 && s[0] == '0')) {
+		derr(c, path, key, "must be %s without sign or leading zeros", want);
+		return -EBADMSG;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (s[i] < '0' || s[i] > '9') {
+			derr(c, path, key, "must be %s: only digits", want);
+			return -EBADMSG;
+		}
+		if (v > (UINT64_MAX - d) / 10) {
+			derr(c, path, key, "exceeds 18446744073709551615");
+			return -EBADMSG;
+		}
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int get_enum(struct dctx *c, const json_t *obj, const char *path,
+		    const char *key, const char *const *tab, size_t n,
+		    unsigned *out)
+{
+	size_t len;
+	const char *s = get_str(c, obj, path, key, "a string", &len);
+	char shown[24];
+
+	if (!s)
+		return -EBADMSG;
+	for (size_t i = 0; i < n; i++) {
+		if (tab[i] && strcmp(tab[i], s) == 0) {
+			*out = (unsigned)i;
+			return 0;
+		}
+	}
+	sanitize(shown, sizeof(shown), s, len);
+	derr(c, path, key, "unknown value \"%s\" (one of %s..%s)", shown, tab[0],
+	     tab[n - 1]);
+	return -EBADMSG;
+}
+
+static const json_t *get_obj(struct dctx *c, const json_t *obj,
+			     const char *path, const char *key,
+			     const char *const *allowed, size_t n)
+{
+	json_t *v = need(c, obj, path, key, JSON_OBJECT, "an object");
+	char sub[64];
+
+	if (!v)
+		return NULL;
+	snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
+	if (only_known(c, v, sub, allowed, n) < 0)
+		return NULL;
+	return v;
+}
+
+static void join(char *dst, size_t cap, const char *path, const char *key)
+{
+	snprintf(dst, cap, "%s%s%s", path, *path ? "." : "", key);
+}
+
+static int get_inst(struct dctx *c, const json_t *obj, const char *path,
+		    const char *key, struct fsm_instance *in)
+{
+	const json_t *o = get_obj(c, obj, path, key, inst_members,
+				  ARRAY_SIZE(inst_members));
+	char sub[64];
+
+	if (!o)
+		return -EBADMSG;
+	join(sub, sizeof(sub), path, key);
+	if (get_u32(c, o, sub, "pid", 0, &in->pid) < 0 ||
+	    get_u64(c, o, sub, "start", &in->start) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
+static int get_epoch(struct dctx *c, const json_t *obj, const char *path,
+		     const char *key, struct fsm_epoch *e)
+{
+	const json_t *o = get_obj(c, obj, path, key, epoch_members,
+				  ARRAY_SIZE(epoch_members));
+	unsigned k;
+	char sub[64];
+
+	if (!o)
+		return -EBADMSG;
+	join(sub, sizeof(sub), path, key);
+	if (get_u64(c, o, sub, "n", &e->n) < 0 ||
+	    get_enum(c, o, sub, "kind", epoch_kind_names,
+		     ARRAY_SIZE(epoch_kind_names), &k) < 0 ||
+	    get_u32(c, o, sub, "holder", 0, &e->holder) < 0 ||
+	    get_inst(c, o, sub, "hinst", &e->hinst) < 0 ||
+	    get_u32(c, o, sub, "secondary", 0, &e->secondary) < 0 ||
+	    get_inst(c, o, sub, "sinst", &e->sinst) < 0)
+		return -EBADMSG;
+	e->kind = (enum fsm_epoch_kind)k;
+	return 0;
+}
+
+static int get_side(struct dctx *c, const json_t *obj, struct fsm_side_report *s)
+{
+	const json_t *o = get_obj(c, obj, "", "side", side_members,
+				  ARRAY_SIZE(side_members));
+	unsigned mode, last, reason, run, mig;
+
+	if (!o)
+		return -EBADMSG;
+	if (get_bool(c, o, "side", "present", &s->present) < 0 ||
+	    get_bool(c, o, "side", "connected", &s->connected) < 0 ||
+	    get_bool(c, o, "side", "alive", &s->alive) < 0 ||
+	    get_inst(c, o, "side", "inst", &s->inst) < 0 ||
+	    get_enum(c, o, "side", "mode", mode_names, ARRAY_SIZE(mode_names),
+		     &mode) < 0 ||
+	    get_enum(c, o, "side", "last_mode", mode_names,
+		     ARRAY_SIZE(mode_names), &last) < 0 ||
+	    get_enum(c, o, "side", "reason", reason_names,
+		     ARRAY_SIZE(reason_names), &reason) < 0 ||
+	    get_enum(c, o, "side", "run", run_names, ARRAY_SIZE(run_names),
+		     &run) < 0 ||
+	    get_enum(c, o, "side", "mig", mig_names, ARRAY_SIZE(mig_names),
+		     &mig) < 0 ||
+	    get_bool(c, o, "side", "colo_exit_seen", &s->colo_exit_seen) < 0 ||
+	    get_bool(c, o, "side", "frozen", &s->frozen) < 0 ||
+	    get_bool(c, o, "side", "failover_inflight", &s->failover_inflight) < 0)
+		return -EBADMSG;
+	s->mode = (enum fsm_colo_mode)mode;
+	s->last_mode = (enum fsm_colo_mode)last;
+	s->reason = (enum fsm_colo_reason)reason;
+	s->run = (enum fsm_run_state)run;
+	s->mig = (enum fsm_mig_state)mig;
+	return 0;
+}
+
+static int get_prop(struct dctx *c, const json_t *obj, struct fsm_proposal *p)
+{
+	const json_t *o = get_obj(c, obj, "", "prop", prop_members,
+				  ARRAY_SIZE(prop_members));
+
+	if (!o)
+		return -EBADMSG;
+	if (get_u64(c, o, "prop", "from_n", &p->from_n) < 0 ||
+	    get_u32(c, o, "prop", "proposer", 1, &p->proposer) < 0 ||
+	    get_epoch(c, o, "prop", "to", &p->to) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
+static int get_vm(struct dctx *c, const json_t *obj, char *vm)
+{
+	size_t len;
+	const char *s = get_str(c, obj, "", "vm", "a string", &len);
+	char shown[24];
+
+	if (!s)
+		return -EBADMSG;
+	if (!peer_msg_vm_name_valid(s, len)) {
+		sanitize(shown, sizeof(shown), s, len);
+		derr(c, "", "vm", "\"%s%s\" (%zu bytes) is not a safe name "
+		     "[A-Za-z0-9_.-]{1,63}, no leading '.'", shown, len >= sizeof(shown) ? "..." : "",
+		     len);
+		return -EBADMSG;
+	}
+	memcpy(vm, s, len + 1);
+	return 0;
+}
+
+static int body_read(struct dctx *c, const json_t *b,
+		     const struct kind_desc *d, struct fsm_msg *m)
+{
+	const char *allowed[8];
+	size_t n = 0;
+	const json_t *ring;
+
+	allowed[n++] = "ring";
+	if (d->use & USE_VM)
+		allowed[n++] = "vm";
+	if (d->use & USE_EPOCH)
+		allowed[n++] = "epoch";
+	if (d->use & USE_PROP)
+		allowed[n++] = "prop";
+	if (d->use & USE_SIDE)
+		allowed[n++] = "side";
+	if (d->use & USE_LIVE) {
+		allowed[n++] = "seq";
+		allowed[n++] = "sent_mono_ms";
+	}
+	if (d->use & USE_FENCE) {
+		allowed[n++] = "node";
+		allowed[n++] = "pending";
+	}
+	if (only_known(c, b, "", allowed, n) < 0)
+		return -EBADMSG;
+	m->kind = d->kind;
+	ring = get_obj(c, b, "", "ring", ring_members, ARRAY_SIZE(ring_members));
+	if (!ring || get_u32(c, ring, "ring", "nodeid", 0, &m->ring.nodeid) < 0 ||
+	    get_u64(c, ring, "ring", "seq", &m->ring.seq) < 0)
+		return -EBADMSG;
+	if ((d->use & USE_VM) && get_vm(c, b, m->vm) < 0)
+		return -EBADMSG;
+	if ((d->use & USE_EPOCH) && get_epoch(c, b, "", "epoch", &m->epoch) < 0)
+		return -EBADMSG;
+	if ((d->use & USE_PROP) && get_prop(c, b, &m->prop) < 0)
+		return -EBADMSG;
+	if ((d->use & USE_SIDE) && get_side(c, b, &m->side) < 0)
+		return -EBADMSG;
+	if ((d->use & USE_LIVE) &&
+	    (get_u64(c, b, "", "seq", &m->seq) < 0 ||
+	     get_i64(c, b, "", "sent_mono_ms", &m->sent_mono_ms) < 0))
+		return -EBADMSG;
+	if ((d->use & USE_FENCE) &&
+	    (get_u32(c, b, "", "node", 1, &m->node) < 0 ||
+	     get_bool(c, b, "", "pending", &m->pending) < 0))
+		return -EBADMSG;
+	return 0;
+}
+
+int peer_msg_peek(const void *buf, size_t len, struct peer_msg_header *h,
+		  struct peer_msg_error *err)
+{
+	const uint8_t *p = buf;
+	uint64_t total;
+
+	memset(h, 0, sizeof(*h));
+	if (!p || len < PEER_MSG_HDR_LEN) {
+		err_set(err, "header", "%zu bytes, shorter than the %d-byte header",
+			p ? len : 0, PEER_MSG_HDR_LEN);
+		return -EBADMSG;
+	}
+	if (memcmp(p, PEER_MSG_MAGIC, 4) != 0) {
+		err_set(err, "header.magic", "%02x %02x %02x %02x, not \"%s\"",
+			p[0], p[1], p[2], p[3], PEER_MSG_MAGIC);
+		return -EBADMSG;
+	}
+	h->major = p[4];
+	h->minor = p[5];
+	h->kind = p[6];
+	h->flags = p[7];
+	h->body_len = be32_get(p + 8);
+	if (h->major != PEER_MSG_VERSION_MAJOR) {
+		err_set(err, "header.major", "version %u.%u, this build speaks %d.x",
+			h->major, h->minor, PEER_MSG_VERSION_MAJOR);
+		return -EPROTONOSUPPORT;
+	}
+	total = (uint64_t)PEER_MSG_HDR_LEN + h->body_len;
+	if (total > PEER_MSG_MAX || len > PEER_MSG_MAX) {
+		err_set(err, "header.length", "%" PRIu64 " bytes declared, %zu "
+			"delivered: more than PEER_MSG_MAX %d", total, len,
+			PEER_MSG_MAX);
+		return -EMSGSIZE;
+	}
+	if (total != len) {
+		err_set(err, "header.length", "body_len %" PRIu32 " says %" PRIu64
+			" bytes, %zu delivered", h->body_len, total, len);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int peer_msg_decode(const void *buf, size_t len, struct fsm_msg *out,
+		    struct peer_msg_error *err)
+{
+	struct dctx c = { .err = err };
+	const struct kind_desc *d;
+	struct peer_msg_header h;
+	json_error_t jerr;
+	json_t *body;
+	int rc;
+
+	if (err)
+		memset(err, 0, sizeof(*err));
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	rc = peer_msg_peek(buf, len, &h, err);
+	if (rc < 0)
+		return rc;
+	c.strict = h.minor <= PEER_MSG_VERSION_MINOR;
+	d = kind_by_wire(h.kind);
+	if (!d) {
+		err_set(err, "header.kind", "unknown kind %u from version %u.%u",
+			h.kind, h.major, h.minor);
+		return c.strict ? -EBADMSG : -ENOMSG;
+	}
+	/* 1.0 defines no flag: a newer minor's flags are advisory only */
+	if (h.flags && c.strict) {
+		err_set(err, "header.flags", "0x%02x: no flag is defined in %u.%u",
+			h.flags, h.major, h.minor);
+		return -EBADMSG;
+	}
+	/* NULs allowed by the parser so the check can name the member */
+	body = json_loadb((const char *)buf + PEER_MSG_HDR_LEN, h.body_len,
+			  JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+	if (!body) {
+		if (json_error_code(&jerr) == json_error_out_of_memory)
+			return -ENOMEM;
+		err_set(err, "body", "invalid JSON at body byte %d (line %d, "
+			"column %d): %.100s", jerr.position, jerr.line,
+			jerr.column, jerr.text);
+		return -EBADMSG;
+	}
+	if (!json_is_object(body)) {
+		err_set(err, "body", "is %s, must be an object", type_name(body));
+		json_decref(body);
+		return -EBADMSG;
+	}
+	rc = body_read(&c, body, d, out);
+	json_decref(body);
+	if (rc < 0)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}

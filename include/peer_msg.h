@@ -1,0 +1,122 @@
+/*
+ * peer_msg.h: the CPG wire format of the decision core's peer messages
+ * (struct fsm_msg of fsm.h).  See doc/peer-protocol.md.
+ *
+ * Pure: jansson only; no I/O, no clock, no logging.  The decoder validates
+ * every byte it is given and says which member was wrong and why; it never
+ * trusts the sender: the sender is the nodeid CPG delivers with the message,
+ * and the format has no field that claims one.
+ *
+ * Layout: a 12-byte header in network byte order (big-endian), then a
+ * compact JSON object of exactly `body_len` bytes:
+ *
+ *   offset 0  u8[4]  magic     "CAPM" (0x43 0x41 0x50 0x4d)
+ *   offset 4  u8     major     PEER_MSG_VERSION_MAJOR
+ *   offset 5  u8     minor     PEER_MSG_VERSION_MINOR
+ *   offset 6  u8     kind      enum peer_msg_wire_kind
+ *   offset 7  u8     flags     none defined in 1.0
+ *   offset 8  u32be  body_len  bytes of JSON after the header
+ *
+ * 64-bit unsigned counters (epochs, ring seq, instance start times, liveness
+ * seq) travel as canonical decimal JSON strings ("0".."18446744073709551615")
+ * because a JSON integer (jansson: signed 64-bit; many peers: a double)
+ * cannot carry all of them exactly.  nodeids and pids are JSON integers in
+ * [0, 2^32-1]; sent_mono_ms is a JSON integer (signed 64-bit).
+ *
+ * Versioning: a different major is refused (-EPROTONOSUPPORT).  Any minor of
+ * our major is accepted; a minor newer than ours may carry members, flags and
+ * kinds this build does not know: unknown members and flags are ignored, an
+ * unknown kind is -ENOMSG (skip it).  From a minor not newer than ours they
+ * are -EBADMSG: that sender knows the same format and must not send them.
+ */
+#ifndef COLO_ARBITER_PEER_MSG_H
+#define COLO_ARBITER_PEER_MSG_H
+
+#include "fsm.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PEER_MSG_MAX 4096 /* whole message, header included */
+#define PEER_MSG_HDR_LEN 12
+#define PEER_MSG_MAGIC "CAPM" /* Colo-Arbiter Peer Message, 4 bytes, no NUL */
+#define PEER_MSG_VERSION_MAJOR 1
+#define PEER_MSG_VERSION_MINOR 0
+#define PEER_MSG_VM_NAME_MAX 63 /* [A-Za-z0-9_.-]{1,63}, no leading "." */
+
+/*
+ * Kind codes on the wire.  Fixed numbers, independent of the order of
+ * enum fsm_msg_kind: reordering that enum must not change the format.
+ */
+enum peer_msg_wire_kind {
+	PEER_WIRE_LIVENESS = 1,
+	PEER_WIRE_STATE = 2,
+	PEER_WIRE_SYNC_DONE = 3,
+	PEER_WIRE_PROPOSE = 4,
+	PEER_WIRE_ACK = 5,
+	PEER_WIRE_NACK = 6,
+	PEER_WIRE_FENCING = 7,
+};
+
+/*
+ * Where a message was refused.  member: "header.magic", "header.major",
+ * "header.kind", "header.flags", "header.length", "body" (JSON syntax: msg
+ * has the byte offset), or the member path, e.g. "prop.to.hinst.start".
+ */
+struct peer_msg_error {
+	char member[32];
+	char msg[160];
+};
+
+/* The header, as peer_msg_peek() reads it (for logging a peer's version). */
+struct peer_msg_header {
+	uint8_t major;
+	uint8_t minor;
+	uint8_t kind;  /* wire code, maybe one this build does not know */
+	uint8_t flags;
+	uint32_t body_len;
+};
+
+/*
+ * Encodes *m into buf.  Returns the message length (<= PEER_MSG_MAX), or
+ * -EINVAL (unknown kind or enum value, unsafe VM name, nodeid 0 where a node
+ * is required), -EMSGSIZE (cap too small; cap >= PEER_MSG_MAX always fits),
+ * -ENOMEM.  The encoding is canonical: members sorted by name, no spaces,
+ * so one struct has exactly one encoding.  Fields the kind does not use are
+ * not sent (and are zero after decoding).
+ */
+int peer_msg_encode(const struct fsm_msg *m, void *buf, size_t cap);
+
+/*
+ * Decodes one whole CPG message (len = the delivered msg_len).  *out is
+ * zeroed first, then filled; on error it stays zeroed.  Returns 0,
+ *   -EBADMSG          malformed: bad magic, length, JSON, member, name...
+ *   -EPROTONOSUPPORT  another major version
+ *   -EMSGSIZE         longer than PEER_MSG_MAX (declared or delivered)
+ *   -ENOMSG           a kind this build does not know, from a newer minor:
+ *                     expected during a rolling upgrade, skip it quietly
+ *   -ENOMEM, or -EINVAL if out is NULL
+ * err (may be NULL) says which member and why.
+ */
+int peer_msg_decode(const void *buf, size_t len, struct fsm_msg *out,
+		    struct peer_msg_error *err);
+
+/* Reads and checks the header only (magic, major, length); same codes. */
+int peer_msg_peek(const void *buf, size_t len, struct peer_msg_header *h,
+		  struct peer_msg_error *err);
+
+/* Wire code of a kind, 0 if none; and back (-1 if unknown). */
+uint8_t peer_msg_kind_to_wire(enum fsm_msg_kind k);
+int peer_msg_kind_from_wire(uint8_t code, enum fsm_msg_kind *k);
+
+/* Lower-case wire name of a kind ("liveness", "state", ...), "?" if none. */
+const char *peer_msg_kind_to_str(enum fsm_msg_kind k);
+
+/*
+ * [A-Za-z0-9_.-]{1,63} not starting with '.' (config.c's rule for VM names):
+ * safe as a file name and in logs.  len excludes the NUL.
+ */
+bool peer_msg_vm_name_valid(const char *name, size_t len);
+
+#endif
