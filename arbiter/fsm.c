@@ -267,7 +267,12 @@ void fsm_request_fence(struct fsm *f, uint32_t nodeid, struct fsm_actions *out)
 
 	unsigned first = out->n;
 
-	if (!n || n->fence_requested || nodeid == f->cfg.local_nodeid)
+	if (!n || nodeid == f->cfg.local_nodeid)
+		return;
+	/* H3: a success that is not newer than last-alive (1 s resolution,
+	 * skew) proves nothing: fence again rather than wait forever */
+	if (n->fence_requested &&
+	    (n->fence_pending || !n->fence_ok || fsm_fence_proof(f, nodeid)))
 		return;
 	n->fence_requested = true;
 	n->fence_pending = true;
@@ -381,6 +386,20 @@ static void on_cpg(struct fsm *f, const struct fsm_event *ev,
 	for (i = 0; i < FSM_MAX_NODES; i++)
 		if (f->nodes[i].used && was[i] && !f->nodes[i].arb_member)
 			f->nodes[i].arb_gone_mono = f->now_mono;
+	/* H3: a pending fence reported by an arbiter that has left the group
+	 * will never be resolved by it (its worker's result died with it);
+	 * members still fencing re-announce theirs with every state round */
+	for (i = 0; i < FSM_MAX_NODES; i++) {
+		struct fsm_node *n = &f->nodes[i];
+
+		if (!n->used || !n->fence_from)
+			continue;
+		for (j = 0; j < FSM_MAX_NODES; j++)
+			if (!f->nodes[j].arb_member)
+				n->fence_from &= ~(1u << j);
+		if (!n->fence_from && !n->fence_requested)
+			n->fence_pending = false;
+	}
 	for (j = 0; j < ev->u.cpg.n_left && j < FSM_MAX_NODES; j++) {
 		struct fsm_node *n = fsm_node_get(f, ev->u.cpg.left[j].nodeid, true);
 
@@ -450,6 +469,7 @@ static void on_totem(struct fsm *f, const struct fsm_event *ev,
 		/* level-triggered loss (H4): absent from the ring's list.
 		 * A new loss restarts the self wait and needs a new fence. */
 		n->lost = true;
+		n->lost_gated = false;
 		if (fsm_mech(f, FSM_MECH_LEVEL_TRIGGERED_LOSS)) {
 			n->lost_since_mono = f->now_mono;
 			n->fence_requested = false;
@@ -543,10 +563,17 @@ static int on_peer(struct fsm *f, const struct fsm_event *ev,
 		n = fsm_node_get(f, m->node, true);
 		if (!n)
 			return -EINVAL;
-		if (m->pending)
+		if (m->pending) {
+			struct fsm_node *by = fsm_node_get(f, from, true);
+
 			n->fence_pending = true;
-		else if (!n->fence_requested)
-			n->fence_pending = false;
+			if (by)
+				n->fence_from |= 1u << (by - f->nodes);
+		} else {
+			n->fence_from = 0;
+			if (!n->fence_requested)
+				n->fence_pending = false;
+		}
 		return 0;
 	case FSM_MSG_STATE:
 	case FSM_MSG_PROPOSE:
@@ -717,6 +744,18 @@ static int on_qmp(struct fsm *f, const struct fsm_event *ev,
 		q->connected = false;
 		break;
 	case FSM_EV_QEMU_EXITED:
+		if (!q->present && vm->p.named &&
+		    fsm_inst_eq(&vm->p.named_inst, &ev->u.qmp.inst)) {
+			/* rule 6, A7: a restarted arbiter learns from the pidfd
+			 * (pidfd_open: ESRCH) that the instance its record names
+			 * is gone; its peer must hear "QEMU gone" (H4c) */
+			memset(q, 0, sizeof(*q));
+			q->present = true;
+			q->inst = ev->u.qmp.inst;
+			vm->inst_named = true;
+			vm->inst_named_n = vm->p.named_n;
+			break;
+		}
 		if (!fsm_inst_eq(&q->inst, &ev->u.qmp.inst))
 			return 0; /* an older incarnation */
 		q->alive = false;
@@ -790,6 +829,7 @@ static void arm_wake(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 		CONSIDER(vm->prop_since + f->cfg.commit_timeout_ms);
 	if (vm->poll_due)
 		CONSIDER(vm->poll_due);
+	CONSIDER(vm->retry_after);
 	if (pn && pn->lost && f->cfg.fence_policy == FSM_FENCE_SELF)
 		CONSIDER(pn->lost_since_mono + fsm_self_wait(f));
 	if (pn && !pn->arb_member && pn->in_ring)
@@ -905,6 +945,20 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 	}
 	if (rc < 0)
 		return rc;
+
+	/* H4/A4: a node is lost once absent from a *gated* ring; the self
+	 * wait counts from then, not from an ungated view such as the
+	 * private inquorate ring of a freshly restarted corosync */
+	if (!fsm_gate_reason(f))
+		for (unsigned i = 0; i < FSM_MAX_NODES; i++) {
+			struct fsm_node *n = &f->nodes[i];
+
+			if (n->used && n->lost && !n->lost_gated) {
+				n->lost_gated = true;
+				if (fsm_mech(f, FSM_MECH_LEVEL_TRIGGERED_LOSS))
+					n->lost_since_mono = f->now_mono;
+			}
+		}
 
 	/* level-triggered: every VM's decision is re-derived after any event */
 	for (unsigned i = 0; i < FSM_MAX_VMS; i++) {

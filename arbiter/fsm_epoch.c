@@ -212,7 +212,12 @@ void fsm_epoch_on_nack(struct fsm *f, struct fsm_vm *vm, uint32_t from,
 {
 	fsm_node_alive(f, from);
 	fsm_epoch_adopt(f, vm, &m->epoch, out);
-	if (vm->prop_active && prop_eq(&vm->prop, &m->prop))
+	if (vm->prop_active && prop_eq(&vm->prop, &m->prop)) {
 		fsm_vm_abort(f, vm, "proposal refused", out);
+		/* re-derived after one period, not at once: a refusal that
+		 * persists (an ack held for a dead proposer, a fence in
+		 * flight) must not become a proposal storm on the group */
+		vm->retry_after = f->now_mono + f->cfg.liveness_period_ms;
+	}
 }
 

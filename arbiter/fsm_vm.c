@@ -733,15 +733,27 @@ static void rule_secondary(struct fsm *f, struct fsm_vm *vm, bool peer_lost,
 		lost = need_fence = true;
 		rule = "rule5-arbiter-gone-fence";
 	}
+	/* E(v) already names this secondary as the solo holder: a takeover
+	 * committed after its own sequence was aborted (its PROPOSE was
+	 * delivered late, in a later view).  It is current by the epoch;
+	 * it still waits for the old primary to be gone, as rule 2 does. */
+	bool committed = named_solo(f, vm);
+
 	if (!lost) {
-		fsm_vm_set_status(f, vm, e->kind == FSM_EPOCH_COLO ?
-				  FSM_ST_PROTECTED : FSM_ST_DEGRADED, e->holder,
-				  "secondary", out);
+		if (committed)
+			fsm_vm_set_status(f, vm, FSM_ST_WAITING, vm->peer,
+					  "E(v) names this side: waiting for the old "
+					  "primary to be gone", out);
+		else
+			fsm_vm_set_status(f, vm, e->kind == FSM_EPOCH_COLO ?
+					  FSM_ST_PROTECTED : FSM_ST_DEGRADED, e->holder,
+					  "secondary", out);
 		return;
 	}
-	eligible = e->kind == FSM_EPOCH_COLO && e->secondary == local_id(f) &&
-		   fsm_inst_eq(&e->sinst, &vm->q.inst) && vm->colo_seen &&
-		   vm->colo_seen_n == e->n;
+	eligible = committed ||
+		   (e->kind == FSM_EPOCH_COLO && e->secondary == local_id(f) &&
+		    fsm_inst_eq(&e->sinst, &vm->q.inst) && vm->colo_seen &&
+		    vm->colo_seen_n == e->n);
 	if (!eligible && fsm_mech(f, FSM_MECH_ELIGIBILITY)) {
 		/* C2: stall on purpose, fence nobody for it */
 		if (vm->status != FSM_ST_STALLED)
@@ -833,9 +845,18 @@ void fsm_vm_eval(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 		seq_step(f, vm, out); /* a step held by the gate */
 		return;
 	}
+	if (vm->q.present && !vm->q.alive &&
+	    fsm_epoch_names(e, local_id(f), &vm->q.inst)) {
+		/* status says why it stalls (SAFETY §5.10) */
+		fsm_vm_set_status(f, vm, FSM_ST_STALLED, local_id(f),
+				  "the QEMU named by E(v) exited: restart it here", out);
+		return;
+	}
 	if (!vm->q.alive || !vm->q.connected || !vm->q_colo_known ||
 	    !vm->q_status_known)
 		return;
+	if (f->now_mono < vm->retry_after)
+		return; /* a refused proposal: retried after one period */
 	if (vm->p.frozen && fsm_mech(f, FSM_MECH_FROZEN_GUARD)) {
 		if (vm->q.run == FSM_RUN_RUNNING && vm->q.mode == FSM_MODE_NONE) {
 			start_freeze(f, vm, "A8-frozen-stays-frozen", out);

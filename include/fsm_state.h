@@ -18,10 +18,12 @@ struct fsm_node {
 	bool nodedown_seen;     /* edge: only for LEVEL_TRIGGERED_LOSS off */
 	int64_t last_alive_mono;
 	int64_t last_alive_wall_ms;
-	bool lost;              /* absent from a gated ring (level) */
-	int64_t lost_since_mono;
+	bool lost;              /* absent from the current ring (level) */
+	bool lost_gated;        /* ... and the gate has been open since */
+	int64_t lost_since_mono; /* when first absent from a gated ring (H4, A4) */
 	bool fence_requested;   /* by this arbiter, for this loss */
 	bool fence_pending;     /* a fence is in progress (here or reported) */
+	uint32_t fence_from;    /* slots of the arbiters that reported it pending */
 	bool fence_ok;          /* a success was reported ... */
 	int64_t fence_wall_s;   /* ... at this fencer time */
 	bool synced;            /* its SYNC_DONE seen since the last join */
@@ -122,6 +124,7 @@ struct fsm_vm {
 	uint32_t where;
 	const char *why;
 	int64_t wake_due;
+	int64_t retry_after;   /* a refused proposal is retried after P */
 };
 
 struct fsm {
