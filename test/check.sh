@@ -31,7 +31,7 @@ die() { echo "check.sh: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 # Packages: build tools, the libraries we link, and every real component a test runs.
 packages=(build-essential autoconf automake libtool pkg-config
 	libqb-dev libjansson-dev libcmocka-dev libcpg-dev libquorum-dev libcorosync-common-dev
-	qemu-system-x86 qemu-utils clang libclang-rt-14-dev valgrind iproute2 nftables corosync procps jq)
+	qemu-system-x86 qemu-utils clang libclang-rt-14-dev valgrind iproute2 nftables corosync procps jq pacemaker-dev)
 
 if [ "$install" = 1 ]; then
 	log "packages"

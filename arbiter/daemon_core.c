@@ -1,0 +1,616 @@
+/*
+ * daemon_core.c: the one place where colo-arbiterd runs the decision core.
+ *
+ * Every input becomes a struct fsm_event posted here; fsm_step() runs on
+ * it with the clocks read once, and the returned actions are carried out
+ * right away (QMP commands, CPG sends, persistence, fencing in a child,
+ * timers, kills, status, audit).  Events raised while actions run (a
+ * PERSIST_DONE) queue behind and run next, never re-entrantly.
+ * Also translates the membership module's events 1:1 into fsm events.
+ * Must not block: every wait is a loop source or a child process.
+ */
+#include "daemon.h"
+#include "daemon_control.h"
+#include "compiler.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <qb/qblog.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t daemon_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t daemon_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t daemon_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void run_actions(struct daemon *d, const struct fsm_event *ev);
+
+static int evq_push(struct daemon *d, const struct fsm_event *ev)
+{
+	if (d->evq_n == d->evq_cap) {
+		unsigned cap = d->evq_cap ? d->evq_cap * 2 : 16;
+		struct fsm_event *n;
+
+		if (cap > 65536)
+			return -ENOSPC; /* a loop of events: never expected */
+		n = malloc(sizeof(*n) * cap);
+		if (!n)
+			return -ENOMEM;
+		for (unsigned i = 0; i < d->evq_n; i++)
+			n[i] = d->evq[(d->evq_head + i) % d->evq_cap];
+		free(d->evq);
+		d->evq = n;
+		d->evq_cap = cap;
+		d->evq_head = 0;
+	}
+	d->evq[(d->evq_head + d->evq_n) % d->evq_cap] = *ev;
+	d->evq_n++;
+	return 0;
+}
+
+static const char *event_vm(const struct fsm_event *ev)
+{
+	switch (ev->kind) {
+	case FSM_EV_QMP_CONNECTED:
+	case FSM_EV_QMP_LOST:
+	case FSM_EV_QMP_COLO_EXIT:
+	case FSM_EV_QMP_COLO_STATUS:
+	case FSM_EV_QMP_STATUS:
+	case FSM_EV_QMP_MIGRATE:
+	case FSM_EV_QMP_RESUME:
+	case FSM_EV_QMP_STOP:
+	case FSM_EV_QMP_YANK_SET:
+	case FSM_EV_QEMU_EXITED:
+		return ev->u.qmp.vm;
+	case FSM_EV_PEER_MSG:
+		return ev->u.peer.msg.vm[0] ? ev->u.peer.msg.vm : NULL;
+	case FSM_EV_ADMIN:
+		return ev->u.admin.vm;
+	case FSM_EV_PERSIST_DONE:
+		return ev->u.persisted.vm;
+	default:
+		return NULL;
+	}
+}
+
+int daemon_post(struct daemon *d, struct fsm_event *ev)
+{
+	bool gate_before, first = true;
+	int first_rc = 0;
+
+	if (!d->fsm)
+		return -ENOTCONN; /* nothing decides before the first IPC_UP */
+	if (evq_push(d, ev)) {
+		qb_log(LOG_CRIT, "node=%u: event queue overflow, dropping %s", d->nodeid,
+		       fsm_event_kind_to_str(ev->kind));
+		return -ENOSPC;
+	}
+	if (d->stepping)
+		return 0;
+	d->stepping = true;
+	gate_before = fsm_gate_open(d->fsm);
+	while (d->evq_n) {
+		struct fsm_event e = d->evq[d->evq_head];
+		int rc;
+
+		d->evq_head = (d->evq_head + 1) % d->evq_cap;
+		d->evq_n--;
+		/* read once per event; monotonic never goes backwards */
+		d->cur_ev_us = daemon_mono_us();
+		e.now_mono_ms = d->cur_ev_us / 1000;
+		e.now_wall_ms = daemon_wall_ms();
+		daemon_vm_note(d, &e);
+		rc = fsm_step(d->fsm, &e, d->acts);
+		if (first)
+			first_rc = rc;
+		first = false;
+		if (rc) {
+			const char *vm = event_vm(&e);
+
+			qb_log(LOG_WARNING, "node=%u vm=%s: event %s refused by the fsm: %s",
+			       d->nodeid, vm ? vm : "-", fsm_event_kind_to_str(e.kind),
+			       strerror(-rc));
+		} else {
+			qb_log(LOG_DEBUG, "node=%u vm=%s: event %s -> %u actions", d->nodeid,
+			       event_vm(&e) ? event_vm(&e) : "-",
+			       fsm_event_kind_to_str(e.kind), d->acts->n);
+		}
+		run_actions(d, &e);
+		fsm_actions_reset(d->acts);
+	}
+	d->stepping = false;
+	if (gate_before != fsm_gate_open(d->fsm)) {
+		qb_log(LOG_NOTICE, "node=%u: gate %s -> %s", d->nodeid,
+		       gate_before ? "open" : "closed",
+		       fsm_gate_open(d->fsm) ? "open" : "closed");
+		daemon_status_changed(d);
+	}
+	return first_rc;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static struct daemon_timer *timer_slot(struct daemon *d, enum fsm_timer_id id,
+				       uint32_t vm)
+{
+	switch (id) {
+	case FSM_TIMER_LIVENESS_TICK:
+		return &d->tick;
+	case FSM_TIMER_LIVENESS_DEADLINE:
+		return &d->deadline;
+	case FSM_TIMER_VM_WAKE:
+		return vm < FSM_MAX_VMS ? &d->wake[vm] : NULL;
+	}
+	return NULL;
+}
+
+static void timer_fire(void *data)
+{
+	struct daemon_timer *t = data;
+	struct fsm_event ev;
+
+	t->armed = false;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = FSM_EV_TIMER;
+	ev.u.timer.id = t->id;
+	ev.u.timer.vm = t->vm;
+	daemon_post(t->d, &ev);
+}
+
+static void timer_cancel(struct daemon *d, struct daemon_timer *t)
+{
+	if (t->armed)
+		qb_loop_timer_del(d->loop, t->h);
+	t->armed = false;
+}
+
+static void timer_start(struct daemon *d, enum fsm_timer_id id, uint32_t vm,
+			int64_t due)
+{
+	struct daemon_timer *t = timer_slot(d, id, vm);
+	int64_t delay = due - daemon_mono_ms();
+
+	if (!t) {
+		qb_log(LOG_ERR, "node=%u: timer for VM slot %u out of range", d->nodeid, vm);
+		return;
+	}
+	timer_cancel(d, t);
+	t->d = d;
+	t->id = id;
+	t->vm = vm;
+	if (delay < 0)
+		delay = 0;
+	if (qb_loop_timer_add(d->loop, QB_LOOP_HIGH, (uint64_t)delay * QB_TIME_NS_IN_MSEC,
+			      t, timer_fire, &t->h) == 0)
+		t->armed = true;
+	else
+		qb_log(LOG_CRIT, "node=%u: cannot arm timer %d", d->nodeid, (int)id);
+}
+
+/* ---- CPG sends ----------------------------------------------------------- */
+
+static int send_now(struct daemon *d, const struct fsm_msg *m)
+{
+	char buf[PEER_MSG_MAX];
+	int len = peer_msg_encode(m, buf, sizeof(buf));
+
+	if (len < 0) {
+		qb_log(LOG_ERR, "node=%u vm=%s: cannot encode %s: %s", d->nodeid,
+		       m->vm[0] ? m->vm : "-", fsm_msg_kind_to_str(m->kind), strerror(-len));
+		return 0; /* not retryable */
+	}
+	return membership_send(d->mem, buf, (size_t)len);
+}
+
+static void send_retry(void *data);
+
+static void send_queue(struct daemon *d, const struct fsm_msg *m)
+{
+	if (d->sendq_n == d->sendq_cap) {
+		unsigned cap = d->sendq_cap ? d->sendq_cap * 2 : 8;
+		struct fsm_msg *n;
+
+		/* bounded: the fsm announces again anyway (M5) */
+		if (cap > 4096) {
+			memmove(d->sendq, d->sendq + 1, sizeof(*m) * (d->sendq_n - 1));
+			d->sendq_n--;
+			goto add;
+		}
+		n = realloc(d->sendq, sizeof(*n) * cap);
+		if (!n)
+			return;
+		d->sendq = n;
+		d->sendq_cap = cap;
+	}
+add:
+	d->sendq[d->sendq_n++] = *m;
+	if (!d->send_retry_armed &&
+	    qb_loop_timer_add(d->loop, QB_LOOP_MED, 50 * QB_TIME_NS_IN_MSEC, d, send_retry,
+			      &d->send_retry) == 0)
+		d->send_retry_armed = true;
+}
+
+static void send_retry(void *data)
+{
+	struct daemon *d = data;
+	unsigned i;
+
+	d->send_retry_armed = false;
+	for (i = 0; i < d->sendq_n; i++) {
+		int rc = send_now(d, &d->sendq[i]);
+
+		if (rc == -EAGAIN || rc == -ENOTCONN)
+			break;
+		if (rc)
+			qb_log(LOG_WARNING, "node=%u vm=%s: send %s failed: %s", d->nodeid,
+			       d->sendq[i].vm[0] ? d->sendq[i].vm : "-",
+			       fsm_msg_kind_to_str(d->sendq[i].kind), strerror(-rc));
+	}
+	memmove(d->sendq, d->sendq + i, sizeof(*d->sendq) * (d->sendq_n - i));
+	d->sendq_n -= i;
+	if (d->sendq_n && qb_loop_timer_add(d->loop, QB_LOOP_MED, 50 * QB_TIME_NS_IN_MSEC, d,
+					    send_retry, &d->send_retry) == 0)
+		d->send_retry_armed = true;
+}
+
+static void do_send(struct daemon *d, const struct fsm_msg *m)
+{
+	int rc = d->sendq_n ? -EAGAIN : send_now(d, m); /* keep the order */
+
+	if (rc == -EAGAIN || rc == -ENOTCONN) {
+		send_queue(d, m);
+		return;
+	}
+	if (rc)
+		qb_log(LOG_WARNING, "node=%u vm=%s: send %s failed: %s", d->nodeid,
+		       m->vm[0] ? m->vm : "-", fsm_msg_kind_to_str(m->kind), strerror(-rc));
+}
+
+/* ---- actions ------------------------------------------------------------- */
+
+static void on_status(struct daemon *d, const struct fsm_action *a,
+		      const struct fsm_event *ev)
+{
+	struct daemon_vm *v = daemon_vm_find(d, a->u.status.vm);
+	enum fsm_vm_status old = v ? v->status : FSM_ST_UNKNOWN;
+
+	if (v) {
+		v->status = a->u.status.status;
+		v->where = a->u.status.where;
+		v->why = a->u.status.why;
+	}
+	if (old != a->u.status.status)
+		qb_log(LOG_NOTICE, "node=%u vm=%s: %s -> %s (%s, %s)%s%.0u", d->nodeid,
+		       a->u.status.vm, fsm_vm_status_to_str(old),
+		       fsm_vm_status_to_str(a->u.status.status), fsm_event_kind_to_str(ev->kind),
+		       a->u.status.why ? a->u.status.why : "-",
+		       a->u.status.where ? " where=" : "", a->u.status.where);
+	daemon_status_changed(d);
+}
+
+static void on_audit(struct daemon *d, json_t *rec)
+{
+	const char *vm = json_string_value(json_object_get(rec, "vm"));
+	const char *rule = json_string_value(json_object_get(rec, "rule"));
+	const char *dec = json_string_value(json_object_get(rec, "decision"));
+	const char *evs = json_string_value(json_object_get(rec, "event"));
+	struct daemon_vm *v = vm ? daemon_vm_find(d, vm) : NULL;
+
+	qb_log(LOG_NOTICE, "node=%u vm=%s: decision %s (%s, %s)", d->nodeid, vm ? vm : "-",
+	       dec ? dec : "?", evs ? evs : "?", rule ? rule : "?");
+	daemon_audit_write(d, rec);
+	daemon_control_broadcast(d, "AUDIT", json_incref(rec));
+	if (v) {
+		json_decref(v->last_audit);
+		v->last_audit = json_incref(rec);
+	}
+	daemon_status_changed(d);
+}
+
+static void run_actions(struct daemon *d, const struct fsm_event *ev)
+{
+	struct fsm_actions *acts = d->acts;
+
+	if (acts->overflow)
+		qb_log(LOG_CRIT, "node=%u: fsm action list overflowed", d->nodeid);
+	for (unsigned i = 0; i < acts->n; i++) {
+		const struct fsm_action *a = &acts->a[i];
+
+		switch (a->kind) {
+		case FSM_ACT_QMP:
+			daemon_vm_exec(d, a);
+			break;
+		case FSM_ACT_SEND:
+			do_send(d, &a->u.send);
+			break;
+		case FSM_ACT_PERSIST: {
+			int rc = daemon_persist_write(d, &a->u.persist.rec);
+			struct fsm_event done;
+
+			if (rc) {
+				/* no PERSIST_DONE: nothing gets acked or committed */
+				qb_log(LOG_CRIT, "node=%u vm=%s: persisting the epoch failed: %s",
+				       d->nodeid, a->u.persist.rec.vm, strerror(-rc));
+				break;
+			}
+			memset(&done, 0, sizeof(done));
+			done.kind = FSM_EV_PERSIST_DONE;
+			snprintf(done.u.persisted.vm, sizeof(done.u.persisted.vm), "%s",
+				 a->u.persist.rec.vm);
+			done.u.persisted.seq = a->u.persist.seq;
+			evq_push(d, &done);
+			break;
+		}
+		case FSM_ACT_FENCE:
+			daemon_fence_start(d, a->u.fence.nodeid);
+			break;
+		case FSM_ACT_TIMER_START:
+			timer_start(d, a->u.timer.id, a->u.timer.vm, a->u.timer.due_mono_ms);
+			break;
+		case FSM_ACT_TIMER_CANCEL: {
+			struct daemon_timer *t = timer_slot(d, a->u.timer.id, a->u.timer.vm);
+
+			if (t)
+				timer_cancel(d, t);
+			break;
+		}
+		case FSM_ACT_KILL:
+			daemon_vm_kill(d, a);
+			break;
+		case FSM_ACT_STATUS:
+			on_status(d, a, ev);
+			break;
+		case FSM_ACT_AUDIT:
+			if (a->u.audit)
+				on_audit(d, a->u.audit);
+			break;
+		}
+	}
+}
+
+/* ---- membership -> fsm --------------------------------------------------- */
+
+static unsigned copy_nodes(uint32_t *dst, const uint32_t *src, size_t n)
+{
+	if (n > FSM_MAX_NODES)
+		n = FSM_MAX_NODES; /* the fsm's limit; logged by the caller */
+	memcpy(dst, src, n * sizeof(*src));
+	return (unsigned)n;
+}
+
+static unsigned copy_members(struct fsm_cpg_member *dst,
+			     const struct membership_member *src, size_t n)
+{
+	if (n > FSM_MAX_NODES)
+		n = FSM_MAX_NODES;
+	for (size_t i = 0; i < n; i++) {
+		dst[i].nodeid = src[i].nodeid;
+		dst[i].pid = src[i].pid;
+		dst[i].reason = (enum fsm_cpg_reason)src[i].reason;
+	}
+	return (unsigned)n;
+}
+
+static void deliver(struct daemon *d, const struct membership_deliver *m)
+{
+	struct fsm_event ev;
+	struct peer_msg_error err;
+	int rc;
+
+	memset(&ev, 0, sizeof(ev));
+	memset(&err, 0, sizeof(err));
+	rc = peer_msg_decode(m->data, m->len, &ev.u.peer.msg, &err);
+	if (rc) {
+		qb_log(LOG_WARNING,
+		       "node=%u: dropped a CPG message from node %u pid %u (%zu bytes): %s: %s: %s",
+		       d->nodeid, m->nodeid, m->pid, m->len, strerror(-rc), err.member, err.msg);
+		return;
+	}
+	ev.kind = FSM_EV_PEER_MSG;
+	ev.u.peer.from = m->nodeid; /* the CPG sender, never a payload field */
+	qb_log(LOG_DEBUG, "node=%u vm=%s: %s from node %u", d->nodeid,
+	       ev.u.peer.msg.vm[0] ? ev.u.peer.msg.vm : "-",
+	       fsm_msg_kind_to_str(ev.u.peer.msg.kind), m->nodeid);
+	daemon_post(d, &ev);
+}
+
+void daemon_membership_event(struct membership *m, const struct membership_event *me,
+			     void *opaque)
+{
+	struct daemon *d = opaque;
+	struct fsm_event ev;
+	char r1[MEMBERSHIP_RING_ID_STRLEN];
+
+	(void)m;
+	memset(&ev, 0, sizeof(ev));
+	switch (me->kind) {
+	case MEMBERSHIP_EV_IPC_UP:
+		qb_log(LOG_NOTICE, "node=%u: corosync connected (pid %u, %u attempts)",
+		       me->u.ipc_up.local_nodeid, me->u.ipc_up.local_pid, me->u.ipc_up.attempts);
+		if (!d->fsm && daemon_fsm_create(d, me->u.ipc_up.local_nodeid)) {
+			d->fsm_failed = true;
+			qb_loop_stop(d->loop);
+			return;
+		}
+		if (me->u.ipc_up.local_nodeid != d->nodeid) {
+			qb_log(LOG_CRIT, "node=%u: corosync now says nodeid %u: exiting",
+			       d->nodeid, me->u.ipc_up.local_nodeid);
+			d->exit_code = 1;
+			qb_loop_stop(d->loop);
+			return;
+		}
+		d->ipc_cpg = d->ipc_quorum = true;
+		ev.kind = FSM_EV_IPC;
+		ev.u.ipc.cpg_ok = ev.u.ipc.quorum_ok = true;
+		break;
+	case MEMBERSHIP_EV_IPC_LOST:
+		qb_log(LOG_WARNING, "node=%u: corosync connection lost: %s (retry in %u ms)",
+		       d->nodeid, me->u.ipc_lost.reason, me->u.ipc_lost.next_retry_ms);
+		d->ipc_cpg = d->ipc_quorum = false;
+		d->quorate = false;
+		ev.kind = FSM_EV_IPC;
+		break;
+	case MEMBERSHIP_EV_CONNECT_FAILED:
+		qb_log(me->u.connect_failed.attempt == 1 ? LOG_WARNING : LOG_DEBUG,
+		       "node=%u: corosync connect attempt %u failed: %s", d->nodeid,
+		       me->u.connect_failed.attempt, me->u.connect_failed.reason);
+		return;
+	case MEMBERSHIP_EV_CPG_CONFCHG: {
+		const struct membership_cpg_confchg *c = &me->u.cpg_confchg;
+
+		qb_log(LOG_INFO, "node=%u: CPG confchg: %zu members, %zu left, %zu joined",
+		       d->nodeid, c->n_members, c->n_left, c->n_joined);
+		for (size_t i = 0; i < c->n_left; i++)
+			qb_log(LOG_INFO, "node=%u: CPG left: node %u pid %u (%s)", d->nodeid,
+			       c->left[i].nodeid, c->left[i].pid,
+			       membership_reason_to_str(c->left[i].reason));
+		if (c->n_members > FSM_MAX_NODES)
+			qb_log(LOG_ERR, "node=%u: %zu CPG members, only %d kept", d->nodeid,
+			       c->n_members, FSM_MAX_NODES);
+		ev.kind = FSM_EV_CPG_CONFCHG;
+		ev.u.cpg.n_members = copy_members(ev.u.cpg.members, c->members, c->n_members);
+		ev.u.cpg.n_left = copy_members(ev.u.cpg.left, c->left, c->n_left);
+		ev.u.cpg.n_joined = copy_members(ev.u.cpg.joined, c->joined, c->n_joined);
+		break;
+	}
+	case MEMBERSHIP_EV_TOTEM_CONFCHG: {
+		const struct membership_totem_confchg *t = &me->u.totem_confchg;
+
+		qb_log(LOG_INFO, "node=%u: totem ring %s, %zu nodes", d->nodeid,
+		       membership_ring_id_to_str(&t->ring, r1, sizeof(r1)), t->n_members);
+		d->ring = t->ring;
+		ev.kind = FSM_EV_TOTEM_CONFCHG;
+		ev.u.totem.ring.nodeid = t->ring.nodeid;
+		ev.u.totem.ring.seq = t->ring.seq;
+		ev.u.totem.n_nodes = copy_nodes(ev.u.totem.nodes, t->members, t->n_members);
+		d->n_members = copy_nodes(d->members, t->members, t->n_members);
+		break;
+	}
+	case MEMBERSHIP_EV_QUORUM: {
+		const struct membership_quorum *q = &me->u.quorum;
+
+		qb_log(LOG_INFO, "node=%u: quorum %s, ring %s, %zu nodes", d->nodeid,
+		       q->quorate ? "quorate" : "INQUORATE",
+		       membership_ring_id_to_str(&q->ring, r1, sizeof(r1)), q->n_members);
+		d->quorate = q->quorate;
+		d->qring = q->ring;
+		ev.kind = FSM_EV_QUORUM;
+		ev.u.quorum.quorate = q->quorate;
+		ev.u.quorum.ring.nodeid = q->ring.nodeid;
+		ev.u.quorum.ring.seq = q->ring.seq;
+		ev.u.quorum.n_nodes = copy_nodes(ev.u.quorum.nodes, q->members, q->n_members);
+		break;
+	}
+	case MEMBERSHIP_EV_NODELIST:
+		return;
+	case MEMBERSHIP_EV_DELIVER:
+		deliver(d, &me->u.deliver);
+		return;
+	default:
+		return;
+	}
+	d->last_memb_us = daemon_mono_us();
+	d->last_memb_kind = fsm_event_kind_to_str(ev.kind);
+	daemon_post(d, &ev);
+	daemon_status_changed(d);
+}
+
+int daemon_fsm_create(struct daemon *d, uint32_t nodeid)
+{
+	struct fsm_config fc;
+	const char *why = NULL;
+	struct fsm_persist *recs = NULL;
+	unsigned n = 0;
+	struct fsm_event ev;
+	int rc;
+
+	struct config_error err;
+
+	/* expected votes and two_node from the file: no cmap here (see man) */
+	memset(&err, 0, sizeof(err));
+	if (config_check_cluster(&d->cfg, nodeid, 0, false, d->cfg.last_man_standing, &err)) {
+		char buf[700];
+
+		config_error_format(&err, buf, sizeof(buf));
+		qb_log(LOG_CRIT, "node=%u: config refused: %s", nodeid, buf);
+		return -EINVAL;
+	}
+	config_to_fsm(&d->cfg, nodeid, 0, false, &fc);
+	if (fsm_config_check(&fc, &why)) {
+		qb_log(LOG_CRIT, "node=%u: config refused: %s", nodeid, why ? why : "?");
+		return -EINVAL;
+	}
+	if (fc.fence_policy == FSM_FENCE_NONE)
+		qb_log(LOG_WARNING, "node=%u: fence_policy none: UNSAFE, for tests and demos only",
+		       nodeid);
+	d->acts = calloc(1, sizeof(*d->acts));
+	d->fsm = d->acts ? fsm_new(&fc) : NULL;
+	if (!d->fsm) {
+		qb_log(LOG_CRIT, "node=%u: cannot create the decision core", nodeid);
+		return -ENOMEM;
+	}
+	d->nodeid = nodeid;
+	rc = daemon_persist_load(d, &recs, &n);
+	if (rc) {
+		/* rule 6: never start without the records we may have acked */
+		qb_log(LOG_CRIT, "node=%u: cannot load persisted epochs from %s: %s", nodeid,
+		       d->cfg.state_dir, strerror(-rc));
+		return rc;
+	}
+	qb_log(LOG_NOTICE, "node=%u: decision core up, %u persisted records, policy %s",
+	       nodeid, n, fsm_fence_policy_to_str(fc.fence_policy));
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = FSM_EV_START;
+	ev.u.start.n = n;
+	ev.u.start.recs = recs;
+	daemon_post(d, &ev);
+	free(recs); /* START is consumed synchronously: the fsm copies */
+	for (struct daemon_vm *v = d->vms; v; v = v->next)
+		daemon_vm_activate(d, v, daemon_notify_take_fd(v->cfg.name));
+	daemon_notify_close_unused();
+	return 0;
+}
+
+void daemon_core_free(struct daemon *d)
+{
+	timer_cancel(d, &d->tick);
+	timer_cancel(d, &d->deadline);
+	for (unsigned i = 0; i < FSM_MAX_VMS; i++)
+		timer_cancel(d, &d->wake[i]);
+	if (d->send_retry_armed)
+		qb_loop_timer_del(d->loop, d->send_retry);
+	d->send_retry_armed = false;
+	free(d->sendq);
+	d->sendq = NULL;
+	d->sendq_n = d->sendq_cap = 0;
+	free(d->evq);
+	d->evq = NULL;
+	d->evq_n = d->evq_cap = 0;
+	if (d->acts)
+		fsm_actions_reset(d->acts);
+	free(d->acts);
+	d->acts = NULL;
+	fsm_free(d->fsm);
+	d->fsm = NULL;
+}

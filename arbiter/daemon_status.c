@@ -1,0 +1,142 @@
+/*
+ * daemon_status.c: the `status` snapshot (contract shape of issue 5),
+ * built from fsm_status_json() plus the daemon's own cluster and QMP facts,
+ * and its copy in run_dir/status.json (rewritten atomically at most every
+ * 100 ms after a change) for tests and for looking at a node without
+ * colo-arbiterctl.  Builds data only; decides nothing.
+ */
+#include "daemon.h"
+#include "daemon_control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <qb/qblog.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static json_t *side_json(const struct fsm_side_report *s, bool local)
+{
+	json_t *o = json_pack("{s:b,s:s,s:s,s:s,s:s}", "connected", s->connected,
+			      "mode", fsm_colo_mode_to_str(s->mode),
+			      "last_mode", fsm_colo_mode_to_str(s->last_mode),
+			      "reason", fsm_colo_reason_to_str(s->reason),
+			      "run", fsm_run_state_to_str(s->run));
+
+	if (!o)
+		return json_null();
+	json_object_set_new(o, "migration", json_string(fsm_mig_state_to_str(s->mig)));
+	json_object_set_new(o, "alive", json_boolean(s->alive));
+	if (local) {
+		json_object_set_new(o, "pid", json_integer(s->inst.pid));
+		json_object_set_new(o, "start", json_integer((json_int_t)s->inst.start));
+	}
+	return o;
+}
+
+static json_t *find_vm(json_t *fvms, const char *name)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(fvms, i, e) {
+		const char *n = json_string_value(json_object_get(e, "name"));
+
+		if (n && !strcmp(n, name))
+			return e;
+	}
+	return NULL;
+}
+
+json_t *daemon_status_json(struct daemon *d)
+{
+	json_t *fs = d->fsm ? fsm_status_json(d->fsm) : NULL;
+	json_t *fvms = fs ? json_object_get(fs, "vms") : NULL;
+	json_t *members = json_array(), *vms = json_array(), *cluster, *out;
+	char r[MEMBERSHIP_RING_ID_STRLEN], q[MEMBERSHIP_RING_ID_STRLEN], host[64] = "";
+	const char *gate_reason = fs ? json_string_value(json_object_get(fs, "gate_closed")) :
+				  "not started";
+
+	gethostname(host, sizeof(host) - 1);
+	for (unsigned i = 0; i < d->n_members; i++)
+		json_array_append_new(members, json_integer(d->members[i]));
+	membership_ring_id_to_str(&d->ring, r, sizeof(r));
+	membership_ring_id_to_str(&d->qring, q, sizeof(q));
+	cluster = json_pack("{s:b,s:s,s:s,s:o,s:s,s:s?,s:{s:b,s:b},s:s,s:s}",
+			    "quorate", d->quorate, "ring_id", r, "quorum_ring_id", q,
+			    "members", members,
+			    "gate", d->fsm && fsm_gate_open(d->fsm) ? "open" : "closed",
+			    "gate_reason", gate_reason, "ipc", "cpg", d->ipc_cpg, "quorum",
+			    d->ipc_quorum, "fence_policy",
+			    fsm_fence_policy_to_str(d->cfg.fence_policy), "no_quorum",
+			    d->cfg.no_quorum == FSM_NOQUORUM_KILL ? "kill" : "freeze");
+	for (struct daemon_vm *v = d->vms; v; v = v->next) {
+		json_t *fv = fvms ? find_vm(fvms, v->cfg.name) : NULL;
+		json_t *o = json_pack("{s:s,s:s,s:I}", "name", v->cfg.name, "role", v->cfg.role,
+				      "peer_node", (json_int_t)v->cfg.peer_node);
+
+		if (!o)
+			continue;
+		json_object_set(o, "epoch", fv ? json_object_get(fv, "epoch") : json_null());
+		json_object_set_new(o, "status", json_string(fsm_vm_status_to_str(v->status)));
+		json_object_set_new(o, "why", v->why ? json_string(v->why) : json_null());
+		json_object_set_new(o, "where", json_integer(v->where));
+		json_object_set_new(o, "protected", json_boolean(v->status == FSM_ST_PROTECTED));
+		json_object_set_new(o, "frozen", json_boolean(fv &&
+					json_is_true(json_object_get(fv, "frozen"))));
+		json_object_set_new(o, "local", side_json(&v->local, true));
+		if (v->peer_reported) {
+			json_t *p = side_json(&v->peer, false);
+
+			json_object_set_new(p, "reported", json_true());
+			json_object_set_new(o, "peer", p);
+		} else {
+			json_object_set_new(o, "peer", json_pack("{s:b}", "reported", 0));
+		}
+		json_object_set(o, "last_decision", v->last_audit ? v->last_audit : json_null());
+		json_array_append_new(vms, o);
+	}
+	out = json_pack("{s:{s:I,s:s},s:o,s:o}", "node", "id", (json_int_t)d->nodeid, "name",
+			host, "cluster", cluster ? cluster : json_object(), "vms", vms);
+	if (out && fs)
+		json_object_set(out, "nodes", json_object_get(fs, "nodes"));
+	json_decref(fs);
+	return out;
+}
+
+static void status_dump(void *data)
+{
+	struct daemon *d = data;
+	char path[ARB_PATH_MAX + 32], tmp[ARB_PATH_MAX + 32];
+	json_t *s;
+
+	d->status_dirty = false;
+	s = daemon_status_json(d);
+	if (!s)
+		return;
+	snprintf(path, sizeof(path), "%s/status.json", d->cfg.run_dir);
+	snprintf(tmp, sizeof(tmp), "%s/.status.json.tmp", d->cfg.run_dir);
+	mkdir(d->cfg.run_dir, 0750);
+	/* tmpfs under /run: no fsync, a reader just sees old or new */
+	if (json_dump_file(s, tmp, JSON_COMPACT) == 0 && rename(tmp, path))
+		qb_log(LOG_DEBUG, "status dump: %s", strerror(errno));
+	daemon_control_broadcast(d, "STATUS", s); /* steals s */
+}
+
+void daemon_status_changed(struct daemon *d)
+{
+	if (d->status_dirty || d->stopping)
+		return;
+	if (qb_loop_timer_add(d->loop, QB_LOOP_LOW, 100 * QB_TIME_NS_IN_MSEC, d, status_dump,
+			      &d->status_timer) == 0)
+		d->status_dirty = true;
+}
+
+void daemon_status_stop(struct daemon *d)
+{
+	if (d->status_dirty)
+		qb_loop_timer_del(d->loop, d->status_timer);
+	d->status_dirty = false;
+}

@@ -1,0 +1,192 @@
+/*
+ * daemon.h: the state of colo-arbiterd shared by arbiter/main.c and the
+ * arbiter/daemon_*.c files.  Not a library API: only the daemon includes it.
+ *
+ * One struct daemon per process, on one qb_loop.  Callbacks (membership,
+ * QMP, pidfd, timers, fence children, control) only turn what they learn
+ * into one struct fsm_event and call daemon_post(); the actions fsm_step()
+ * returns are carried out in one place (daemon_core.c).
+ */
+#ifndef COLO_ARBITER_DAEMON_H
+#define COLO_ARBITER_DAEMON_H
+
+#include "config.h"
+#include "fsm.h"
+#include "membership.h"
+#include "peer_msg.h"
+#include "qmp_client.h"
+
+#include <jansson.h>
+#include <qb/qbloop.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct daemon;
+
+/* One local QEMU side. */
+struct daemon_vm {
+	struct daemon *d;
+	struct daemon_vm *next;
+	struct arb_vm_config cfg;
+	bool runtime;             /* vm-add at run time: file under run_dir/vm.d */
+	bool in_fsm;              /* FSM_ADMIN_VM_ADD done */
+	bool seen;                /* registry reload mark */
+	struct qmp_client *qc;
+	struct fsm_instance inst; /* of the connected QEMU; pid 0: none */
+	int pidfd;                /* -1: none */
+	bool pidfd_polled;
+	bool fd_stored;           /* handed to systemd's fd store */
+	/* status as the fsm last reported it */
+	enum fsm_vm_status status;
+	uint32_t where;
+	const char *why;
+	json_t *last_audit;
+	/* facts for status: the local side as posted to the fsm, and the
+	 * peer side from its last STATE message */
+	struct fsm_side_report local;
+	bool peer_reported;
+	struct fsm_side_report peer;
+};
+
+struct daemon_timer {
+	struct daemon *d;
+	enum fsm_timer_id id;
+	uint32_t vm;
+	bool armed;
+	qb_loop_timer_handle h;
+};
+
+struct daemon_fence;
+struct daemon_fence_backoff;
+struct control_server;
+
+struct daemon {
+	qb_loop_t *loop;
+	const char *config_path;
+	struct arb_config cfg;
+	bool foreground;
+	int log_prio;             /* LOG_* threshold of the stderr/syslog targets */
+
+	struct membership *mem;
+	uint32_t nodeid;          /* 0 until the first IPC_UP */
+	struct fsm *fsm;          /* created at the first IPC_UP */
+	struct fsm_actions *acts;
+	bool fsm_failed;          /* fsm_new refused the config: exit */
+
+	struct daemon_vm *vms;
+	struct daemon_timer tick, deadline;
+	struct daemon_timer wake[FSM_MAX_VMS];
+
+	/* events raised while actions run (PERSIST_DONE, ...): FIFO */
+	struct fsm_event *evq;
+	unsigned evq_head, evq_n, evq_cap;
+	bool stepping;
+
+	/* sends refused with -EAGAIN/-ENOTCONN: retried on a timer */
+	struct fsm_msg *sendq;
+	unsigned sendq_n, sendq_cap;
+	bool send_retry_armed;
+	qb_loop_timer_handle send_retry;
+
+	/* cluster facts for status */
+	bool ipc_cpg, ipc_quorum, quorate;
+	struct membership_ring_id ring, qring;
+	unsigned n_members;
+	uint32_t members[FSM_MAX_NODES];
+
+	int audit_fd;
+	bool audit_dirty;
+	qb_loop_timer_handle audit_sync;
+	bool audit_sync_armed;
+
+	struct daemon_fence *fences;
+	struct daemon_fence_backoff *fence_backoff; /* FSM_MAX_NODES slots */
+
+	/* systemd */
+	bool notify;              /* NOTIFY_SOCKET set */
+	uint64_t watchdog_usec;
+	qb_loop_timer_handle wd_timer;
+	bool ready_sent;
+
+	/* status dump for tests and `status` (until colo-arbiterctl) */
+	bool status_dirty;
+	qb_loop_timer_handle status_timer;
+
+	/* reaction latency (CLOCK_MONOTONIC us): the event being stepped, and
+	 * the last corosync membership event */
+	int64_t cur_ev_us, last_memb_us;
+	const char *last_memb_kind;
+
+	struct control_server *control;
+	uint64_t qmp_first_id;
+	bool stopping;
+	int exit_code;
+};
+
+/* ---- daemon_core.c ---- */
+/* Stamps the clocks and queues ev; runs the fsm unless already inside it.
+ * Returns fsm_step()'s result for ev when it ran at once, 0 when queued. */
+int daemon_post(struct daemon *d, struct fsm_event *ev);
+void daemon_membership_event(struct membership *m, const struct membership_event *ev,
+			     void *opaque);
+/* First IPC_UP: builds the fsm, loads persisted records, adds the VMs. */
+int daemon_fsm_create(struct daemon *d, uint32_t nodeid);
+void daemon_core_free(struct daemon *d);
+int64_t daemon_mono_ms(void);
+int64_t daemon_wall_ms(void);
+int64_t daemon_mono_us(void);
+
+/* ---- daemon_vm.c ---- */
+struct daemon_vm *daemon_vm_find(struct daemon *d, const char *name);
+/* Takes over cfg (its lists); starts the QMP client if the fsm exists. */
+int daemon_vm_add(struct daemon *d, struct arb_vm_config *cfg, bool runtime);
+/* -EBUSY (nothing removed) while the fsm runs a sequence on it. */
+int daemon_vm_remove(struct daemon *d, struct daemon_vm *v);
+/* Registers with the fsm and starts QMP (called once the fsm exists). */
+void daemon_vm_activate(struct daemon *d, struct daemon_vm *v, int adopt_fd);
+void daemon_vm_exec(struct daemon *d, const struct fsm_action *a);
+void daemon_vm_kill(struct daemon *d, const struct fsm_action *a);
+void daemon_vm_free_all(struct daemon *d);
+/* Keeps the status facts of the VM an event is about. */
+void daemon_vm_note(struct daemon *d, const struct fsm_event *ev);
+
+/* ---- daemon_persist.c ---- */
+int daemon_persist_write(struct daemon *d, const struct fsm_persist *rec);
+/* All records under state_dir; *recs malloc'd (NULL when n = 0). */
+int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n);
+int daemon_audit_open(struct daemon *d);
+void daemon_audit_write(struct daemon *d, json_t *rec);
+void daemon_audit_close(struct daemon *d);
+
+/* ---- daemon_fence.c ---- */
+void daemon_fence_start(struct daemon *d, uint32_t nodeid);
+void daemon_fence_free_all(struct daemon *d);
+
+/* ---- daemon_notify.c ---- */
+void daemon_notify_init(struct daemon *d);
+int daemon_notify(struct daemon *d, const char *state);
+int daemon_notify_fdstore(struct daemon *d, const char *name, int fd);
+int daemon_notify_fdremove(struct daemon *d, const char *name);
+/* LISTEN_FDS with LISTEN_FDNAMES: fd stored under `name`, or -1. */
+int daemon_notify_take_fd(const char *name);
+void daemon_notify_close_unused(void);
+
+/* ---- daemon_registry.c ---- */
+int daemon_registry_load(struct daemon *d, bool reload);
+int daemon_registry_store(struct daemon *d, const struct arb_vm_config *cfg);
+int daemon_registry_unstore(struct daemon *d, const char *name);
+int daemon_load_config(const char *path, struct arb_config *c, struct config_error *err);
+int daemon_read_file(const char *path, char **text, size_t *len);
+
+/* ---- daemon_status.c ---- */
+json_t *daemon_status_json(struct daemon *d);
+void daemon_status_changed(struct daemon *d);
+void daemon_status_stop(struct daemon *d);
+
+/* ---- daemon_log.c ---- */
+void daemon_log_init(struct daemon *d);
+void daemon_log_set_level(struct daemon *d);
+void daemon_log_fini(void);
+
+#endif
