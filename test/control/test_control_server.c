@@ -606,6 +606,30 @@ static char *child_connect_as(gid_t gid, const gid_t *groups, size_t ngroups)
 	return line;
 }
 
+/* Whether an unprivileged user can reach dir at all: a chroot made with
+ * mktemp -d has "/" at 0700, where no credential check can even be reached. */
+static bool others_can_traverse(const char *dir)
+{
+	char p[256];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s", dir);
+	for (;;) {
+		char *slash = strrchr(p, '/');
+
+		if (!slash)
+			return true;
+		if (slash == p)
+			p[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(p, &st) < 0 || !(st.st_mode & S_IXOTH))
+			return false;
+		if (strcmp(p, "/") == 0)
+			return true;
+	}
+}
+
 static void test_peer_cred(void **state)
 {
 	const gid_t member[] = { NOGROUP };
@@ -613,6 +637,11 @@ static void test_peer_cred(void **state)
 	char *line;
 
 	(void)state;
+	if (!others_can_traverse(g->dir)) {
+		print_message("# an ancestor of %s is not searchable by others "
+			      "(a chroot whose / is 0700?): nothing to check\n", g->dir);
+		skip();
+	}
 	g->cfg.group = "nogroup";
 	g->cfg.mode = 0666; /* let everyone reach the SO_PEERCRED check */
 	assert_int_equal(chmod(g->dir, 0711), 0);

@@ -238,7 +238,14 @@ expect "--version" 0 "out:colo-arbiterctl "
 # ---- cannot connect (3)
 run $CTL --socket "$T/none.sock" status
 expect "no daemon: exit 3" 3 "err:cannot connect to $T/none.sock" "err:is colo-arbiterd running?"
-if command -v setpriv >/dev/null 2>&1; then
+# In a chroot whose / is 0700 (mktemp -d) nobody can reach any socket at all.
+if ! command -v setpriv >/dev/null 2>&1; then
+	ok "# SKIP setpriv not available"
+	ok "# SKIP setpriv not available"
+elif ! setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "cd / && cd /tmp" 2>/dev/null; then
+	ok "# SKIP / or /tmp not searchable by others (a chroot made with mktemp -d?)"
+	ok "# SKIP / or /tmp not searchable by others (a chroot made with mktemp -d?)"
+else
 	start_fake "$T/open.sock" "$T/ready2" --group nogroup --mode 0666
 	F2PID=$started
 	run setpriv --reuid=65534 --regid=4242 --clear-groups $CTL --socket "$T/open.sock" status
@@ -247,9 +254,6 @@ if command -v setpriv >/dev/null 2>&1; then
 	run setpriv --reuid=65534 --regid=4242 --groups=65534 $CTL --socket "$T/open.sock" status
 	expect "a member of the control group is let in" 0 "out:Gate: open"
 	kill $F2PID; wait $F2PID; F2PID=
-else
-	ok "# SKIP setpriv not available"
-	ok "# SKIP setpriv not available"
 fi
 
 # ---- timeout (5): the fake blocks 5 s on "hang"
