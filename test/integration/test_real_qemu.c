@@ -7,6 +7,7 @@
  * in teardown, also when an assertion fails.
  */
 #include "qmp_client.h"
+#include "common/loop_wait.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,14 +51,6 @@ static const char *qemu_bin(void)
 	const char *b = getenv("QEMU_SYSTEM_X86_64");
 
 	return b && *b ? b : "qemu-system-x86_64";
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int qemu_start(struct qemu *q, const char *extra)
@@ -123,45 +116,26 @@ static void qemu_stop(struct qemu *q)
 	}
 }
 
-/* ---- running the loop until a condition holds ---- */
+/* ---- running the loop until a condition holds (the shared loop_wait) ---- */
 
-struct wait {
+struct ctx_cond {
 	struct ctx *x;
 	int (*cond)(struct ctx *x, void *arg);
 	void *arg;
-	int64_t deadline;
-	int met;
 };
 
-static void wait_tick(void *data)
+static bool ctx_cond_eval(void *data)
 {
-	struct wait *w = data;
-	qb_loop_timer_handle h;
+	struct ctx_cond *c = data;
 
-	if (w->cond(w->x, w->arg)) {
-		w->met = 1;
-		qb_loop_stop(w->x->loop);
-		return;
-	}
-	if (now_ms() > w->deadline) {
-		qb_loop_stop(w->x->loop);
-		return;
-	}
-	qb_loop_timer_add(w->x->loop, QB_LOOP_HIGH, 2 * 1000000ULL, w, wait_tick, &h);
+	return c->cond(c->x, c->arg) != 0;
 }
 
 static int run_until(struct ctx *x, int (*cond)(struct ctx *, void *), void *arg, int secs)
 {
-	struct wait w = {x, cond, arg, now_ms() + secs * 1000, 0};
-	qb_loop_timer_handle h;
+	struct ctx_cond c = {x, cond, arg};
 
-	if (cond(x, arg))
-		return 1;
-	qb_loop_timer_add(x->loop, QB_LOOP_HIGH, 1000000ULL, &w, wait_tick, &h);
-	qb_loop_run(x->loop);
-	if (!w.met)
-		qb_loop_timer_del(x->loop, h);
-	return w.met;
+	return loop_wait(x->loop, ctx_cond_eval, &c, secs);
 }
 
 static int is_state(struct ctx *x, void *arg)

@@ -43,6 +43,7 @@
 
 #include "compiler.h"
 #include "membership.h"
+#include "common/loop_wait.h"
 
 /* ============================================================ fake corosync */
 
@@ -435,12 +436,6 @@ struct fx {
 	/* the callback sends from inside, to check re-entrancy */
 	bool send_on_up;
 	int send_on_up_rc;
-	/* run_until */
-	bool (*cond)(struct fx *fx, void *arg);
-	void *cond_arg;
-	struct timespec deadline;
-	bool timed_out;
-	qb_loop_timer_handle tick;
 };
 
 static bool no_corosync_ns; /* main() made sure nothing answers IPC */
@@ -503,45 +498,28 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void tick_cb(void *data)
-{
-	struct fx *fx = data;
-	struct timespec now;
+/* run_until: the shared loop_wait() with this fixture's condition shape. */
+struct fx_cond {
+	struct fx *fx;
+	bool (*cond)(struct fx *, void *);
+	void *arg;
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (fx->cond && fx->cond(fx, fx->cond_arg)) {
-		qb_loop_stop(fx->loop);
-		return;
-	}
-	if (now.tv_sec > fx->deadline.tv_sec ||
-	    (now.tv_sec == fx->deadline.tv_sec &&
-	     now.tv_nsec >= fx->deadline.tv_nsec)) {
-		fx->timed_out = true;
-		qb_loop_stop(fx->loop);
-		return;
-	}
-	qb_loop_timer_add(fx->loop, QB_LOOP_LOW, 2 * 1000000ULL, fx, tick_cb,
-			  &fx->tick);
+static bool fx_cond_eval(void *data)
+{
+	struct fx_cond *c = data;
+
+	return c->cond(c->fx, c->arg);
 }
 
-/* Runs the loop until cond holds (true) or secs pass (false). cond NULL:
- * runs for secs. */
-static bool run_until(struct fx *fx, bool (*cond)(struct fx *, void *),
-		      void *arg, double secs)
+/* Runs the loop until cond holds (true) or the seconds pass (false). cond NULL:
+ * just run that long. */
+static bool run_until(struct fx *fx, bool (*cond)(struct fx *, void *), void *arg,
+		      double seconds)
 {
-	clock_gettime(CLOCK_MONOTONIC, &fx->deadline);
-	fx->deadline.tv_sec += (time_t)secs;
-	fx->deadline.tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
-	if (fx->deadline.tv_nsec >= 1000000000L) {
-		fx->deadline.tv_sec++;
-		fx->deadline.tv_nsec -= 1000000000L;
-	}
-	fx->cond = cond;
-	fx->cond_arg = arg;
-	fx->timed_out = false;
-	qb_loop_timer_add(fx->loop, QB_LOOP_LOW, 0, fx, tick_cb, &fx->tick);
-	qb_loop_run(fx->loop);
-	return !fx->timed_out;
+	struct fx_cond c = {fx, cond, arg};
+
+	return loop_wait(fx->loop, cond ? fx_cond_eval : NULL, &c, seconds);
 }
 
 static size_t count_kind(const struct fx *fx, enum membership_event_kind k)

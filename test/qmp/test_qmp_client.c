@@ -32,6 +32,7 @@
 
 #include "compiler.h"
 #include "qmp_client.h"
+#include "common/loop_wait.h"
 
 #define MAX_REC 256
 
@@ -66,12 +67,6 @@ struct fx {
 	char *errors[MAX_REC];
 	bool error_fatal[MAX_REC];
 	size_t n_errors;
-	/* run_until */
-	bool (*cond)(struct fx *fx, void *arg);
-	void *cond_arg;
-	struct timespec deadline;
-	bool timed_out;
-	qb_loop_timer_handle tick;
 };
 
 static struct fx *fx_of(void **state)
@@ -89,50 +84,28 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void tick_fire(void *data)
-{
-	struct fx *fx = data;
-	struct timespec now;
+/* run_until: the shared loop_wait() with this fixture's condition shape. */
+struct fx_cond {
+	struct fx *fx;
+	bool (*cond)(struct fx *, void *);
+	void *arg;
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (fx->cond && fx->cond(fx, fx->cond_arg)) {
-		qb_loop_stop(fx->loop);
-		return;
-	}
-	if (now.tv_sec > fx->deadline.tv_sec ||
-	    (now.tv_sec == fx->deadline.tv_sec &&
-	     now.tv_nsec >= fx->deadline.tv_nsec)) {
-		fx->timed_out = true;
-		qb_loop_stop(fx->loop);
-		return;
-	}
-	qb_loop_timer_add(fx->loop, QB_LOOP_LOW, 5 * 1000000ULL, fx, tick_fire,
-			  &fx->tick);
+static bool fx_cond_eval(void *data)
+{
+	struct fx_cond *c = data;
+
+	return c->cond(c->fx, c->arg);
 }
 
-/* Runs the loop until cond is true (checked every 5 ms) or `seconds` pass.
- * Returns the condition's final value. cond NULL: just run that long. */
+/* Runs the loop until cond holds (true) or the seconds pass (false). cond NULL:
+ * just run that long. */
 static bool run_until(struct fx *fx, bool (*cond)(struct fx *, void *), void *arg,
 		      double seconds)
 {
-	clock_gettime(CLOCK_MONOTONIC, &fx->deadline);
-	fx->deadline.tv_sec += (time_t)seconds;
-	fx->deadline.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-	if (fx->deadline.tv_nsec >= 1000000000L) {
-		fx->deadline.tv_sec++;
-		fx->deadline.tv_nsec -= 1000000000L;
-	}
-	fx->cond = cond;
-	fx->cond_arg = arg;
-	fx->timed_out = false;
-	if (cond && cond(fx, arg))
-		return true;
-	qb_loop_timer_add(fx->loop, QB_LOOP_LOW, 5 * 1000000ULL, fx, tick_fire,
-			  &fx->tick);
-	qb_loop_run(fx->loop);
-	if (qb_loop_timer_is_running(fx->loop, fx->tick))
-		qb_loop_timer_del(fx->loop, fx->tick);
-	return cond ? cond(fx, arg) : true;
+	struct fx_cond c = {fx, cond, arg};
+
+	return loop_wait(fx->loop, cond ? fx_cond_eval : NULL, &c, seconds);
 }
 
 /* ------------------------------------------------------- simulator */
