@@ -10,6 +10,7 @@ struct waiter {
 	bool (*cond)(void *arg);
 	void *arg;
 	double deadline;
+	bool met;
 	qb_loop_timer_handle tick;
 };
 
@@ -25,7 +26,9 @@ static void tick(void *data)
 {
 	struct waiter *w = data;
 
-	if ((w->cond && w->cond(w->arg)) || now_s() >= w->deadline) {
+	if (w->cond && w->cond(w->arg))
+		w->met = true;
+	if (w->met || now_s() >= w->deadline) {
 		qb_loop_stop(w->loop);
 		return;
 	}
@@ -34,7 +37,7 @@ static void tick(void *data)
 
 bool loop_wait(qb_loop_t *loop, bool (*cond)(void *arg), void *arg, double secs)
 {
-	struct waiter w = {loop, cond, arg, now_s() + secs, 0};
+	struct waiter w = {loop, cond, arg, now_s() + secs, false, 0};
 
 	if (cond && cond(arg))
 		return true;
@@ -43,5 +46,8 @@ bool loop_wait(qb_loop_t *loop, bool (*cond)(void *arg), void *arg, double secs)
 	/* The loop may have been stopped by a callback before the tick fired. */
 	if (qb_loop_timer_is_running(loop, w.tick))
 		qb_loop_timer_del(loop, w.tick);
-	return cond ? cond(arg) : true;
+	/* A condition may consume what it tests (waitpid): once true, never ask again. */
+	if (!cond || w.met)
+		return true;
+	return cond(arg);
 }

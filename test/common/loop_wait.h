@@ -11,8 +11,9 @@
 
 /*
  * Runs loop until cond(arg) is true (checked before the first iteration and then every
- * 2 ms) or secs pass. Returns cond's last value; with cond NULL it just runs secs and
- * returns true. Must not be nested.
+ * 2 ms) or secs pass. Returns true once cond was seen true (it is not asked again:
+ * a condition may consume what it tests, e.g. waitpid); with cond NULL it just runs
+ * secs and returns true. Must not be nested.
  */
 bool loop_wait(qb_loop_t *loop, bool (*cond)(void *arg), void *arg, double secs);
 
