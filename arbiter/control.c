@@ -11,6 +11,7 @@
 #include "control.h"
 
 #include "compiler.h"
+#include "control_msg.h"
 #include "qmp_framer.h"
 
 #include <errno.h>
@@ -289,12 +290,6 @@ static void conn_reply_error(struct control_conn *c, json_t *id,
 	json_decref(m);
 }
 
-static bool key_allowed(const char *key)
-{
-	return !strcmp(key, "execute") || !strcmp(key, "arguments") ||
-	       !strcmp(key, "id");
-}
-
 static void conn_call(struct control_conn *c, const char *cmd, json_t *args,
 		      json_t *id)
 {
@@ -335,56 +330,16 @@ static void conn_call(struct control_conn *c, const char *cmd, json_t *args,
 
 static void conn_request(struct control_conn *c, const char *line, size_t len)
 {
-	json_error_t jerr;
-	json_t *req, *id, *exe, *args, *v;
-	json_t *empty = NULL;
-	const char *key;
+	struct control_request rq;
+	char desc[CONTROL_ERR_DESC_MAX];
+	int r = control_request_parse(line, len, &rq, desc, sizeof(desc));
 
-	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!req) {
-		conn_reply_error(c, NULL, CONTROL_ERR_GENERIC,
-				 "JSON parse error at line %d, column %d (byte %d): %s",
-				 jerr.line, jerr.column, jerr.position, jerr.text);
-		return;
-	}
-	if (!json_is_object(req)) {
-		conn_reply_error(c, NULL, CONTROL_ERR_GENERIC,
-				 "a request must be a JSON object");
-		goto out;
-	}
-	id = json_object_get(req, "id");
-	json_object_foreach(req, key, v) {
-		if (!key_allowed(key)) {
-			conn_reply_error(c, id, CONTROL_ERR_GENERIC,
-					 "unexpected key '%s' in request", key);
-			goto out;
-		}
-	}
-	exe = json_object_get(req, "execute");
-	if (!json_is_string(exe) || json_string_length(exe) == 0) {
-		conn_reply_error(c, id, CONTROL_ERR_GENERIC,
-				 "'execute' must be a non-empty string");
-		goto out;
-	}
-	if (strlen(json_string_value(exe)) != json_string_length(exe)) {
-		conn_reply_error(c, id, CONTROL_ERR_GENERIC,
-				 "'execute' contains a NUL character");
-		goto out;
-	}
-	args = json_object_get(req, "arguments");
-	if (args && !json_is_object(args)) {
-		conn_reply_error(c, id, CONTROL_ERR_GENERIC,
-				 "'arguments' must be an object");
-		goto out;
-	}
-	if (!args)
-		args = empty = json_object();
-	if (!args)
-		goto out;
-	conn_call(c, json_string_value(exe), args, id);
-out:
-	json_decref(empty);
-	json_decref(req);
+	if (r == 0)
+		conn_call(c, rq.cmd, rq.args, rq.id);
+	else
+		conn_reply_error(c, rq.id, CONTROL_ERR_GENERIC, "%s",
+				 r == -ENOMEM ? "out of memory" : desc);
+	control_request_clear(&rq);
 }
 
 static int conn_on_line(const char *line, size_t len, void *opaque)
