@@ -146,8 +146,8 @@ json_t *audit_status(const struct fsm *f)
 	const char *gate = fsm_gate_reason(f);
 	json_t *vms = json_array();
 
-	for (unsigned i = 0; vms && i < FSM_MAX_VMS; i++) {
-		const struct fsm_vm *vm = &f->vms[i];
+	for (unsigned i = 0; vms && i < f->n_slots; i++) {
+		const struct fsm_vm *vm = fsm_vm_at(f, i);
 
 		if (!vm->used)
 			continue;

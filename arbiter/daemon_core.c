@@ -607,8 +607,7 @@ void daemon_core_free(struct daemon *d)
 	free(d->evq);
 	d->evq = NULL;
 	d->evq_n = d->evq_cap = 0;
-	if (d->acts)
-		fsm_actions_reset(d->acts);
+	fsm_actions_release(d->acts);
 	free(d->acts);
 	d->acts = NULL;
 	fsm_free(d->fsm);

@@ -73,6 +73,9 @@ struct fsm *fsm_new(const struct fsm_config *cfg)
 
 void fsm_free(struct fsm *f)
 {
+	if (!f)
+		return;
+	fsm_table_free(f);
 	free(f);
 }
 
@@ -85,13 +88,44 @@ void fsm_actions_reset(struct fsm_actions *out)
 	out->overflow = false;
 }
 
+void fsm_actions_release(struct fsm_actions *out)
+{
+	if (!out)
+		return;
+	fsm_actions_reset(out);
+	free(out->a);
+	out->a = NULL;
+	out->cap = 0;
+}
+
+/* Doubling: a 500-VM node loss appends thousands of actions in one step. */
+static bool actions_grow(struct fsm_actions *out)
+{
+	unsigned cap = out->cap ? out->cap * 2 : 64;
+	struct fsm_action *a;
+
+	if (out->cap >= FSM_MAX_ACTIONS)
+		return false;
+	if (cap > FSM_MAX_ACTIONS)
+		cap = FSM_MAX_ACTIONS;
+	a = realloc(out->a, (size_t)cap * sizeof(*a));
+	if (!a)
+		return false;
+	out->a = a;
+	out->cap = cap;
+	return true;
+}
+
+/* The returned action is valid until the next fsm_act() (the array moves). */
 struct fsm_action *fsm_act(struct fsm *f, struct fsm_actions *out,
 			   enum fsm_action_kind kind)
 {
 	struct fsm_action *a;
 
 	(void)f;
-	if (out->n >= FSM_MAX_ACTIONS) {
+	if (out->n >= out->cap && !actions_grow(out)) {
+		/* the caller still writes somewhere harmless; the daemon and
+		 * the tests see the flag */
 		out->overflow = true;
 		memset(&out->spill, 0, sizeof(out->spill));
 		return &out->spill;
@@ -315,8 +349,8 @@ static void send_all_state(struct fsm *f, struct fsm_actions *out, bool sync)
 {
 	struct fsm_msg m;
 
-	for (unsigned i = 0; i < FSM_MAX_VMS; i++) {
-		struct fsm_vm *vm = &f->vms[i];
+	for (unsigned i = 0; i < f->n_slots; i++) {
+		struct fsm_vm *vm = fsm_vm_at(f, i);
 
 		if (!vm->used)
 			continue;
@@ -498,33 +532,20 @@ static void on_liveness(struct fsm *f, uint32_t from, const struct fsm_msg *m,
 	}
 }
 
-static struct fsm_vm *vm_find(struct fsm *f, const char *name)
+static bool vm_name_ok(const char *name)
 {
-	for (unsigned i = 0; i < FSM_MAX_VMS; i++)
-		if (f->vms[i].used && strcmp(f->vms[i].name, name) == 0)
-			return &f->vms[i];
-	return NULL;
+	return name[0] != '\0' && strnlen(name, FSM_NAME_MAX) < FSM_NAME_MAX;
 }
 
-static struct fsm_vm *vm_get(struct fsm *f, const char *name)
+/* The VM named `name`, created if new: 0, -EINVAL, -ENOSPC or -ENOMEM. */
+static int vm_get(struct fsm *f, const char *name, struct fsm_vm **vmp)
 {
-	struct fsm_vm *vm = vm_find(f, name);
-
-	if (vm)
-		return vm;
-	if (name[0] == '\0' || strnlen(name, FSM_NAME_MAX) >= FSM_NAME_MAX)
-		return NULL;
-	for (unsigned i = 0; i < FSM_MAX_VMS; i++) {
-		vm = &f->vms[i];
-		if (vm->used)
-			continue;
-		memset(vm, 0, sizeof(*vm));
-		vm->used = true;
-		fsm_name_copy(vm->name, name, sizeof(vm->name));
-		fsm_name_copy(vm->p.vm, name, sizeof(vm->p.vm));
-		return vm;
-	}
-	return NULL;
+	*vmp = fsm_vm_find(f, name);
+	if (*vmp)
+		return 0;
+	if (!vm_name_ok(name))
+		return -EINVAL;
+	return fsm_vm_create(f, name, vmp);
 }
 
 static void on_state(struct fsm *f, struct fsm_vm *vm, uint32_t from,
@@ -546,6 +567,7 @@ static int on_peer(struct fsm *f, const struct fsm_event *ev,
 	uint32_t from = ev->u.peer.from;
 	struct fsm_vm *vm = NULL;
 	struct fsm_node *n;
+	int rc;
 
 	switch (m->kind) {
 	case FSM_MSG_LIVENESS:
@@ -586,9 +608,9 @@ static int on_peer(struct fsm *f, const struct fsm_event *ev,
 	if (strnlen(m->vm, FSM_NAME_MAX) >= FSM_NAME_MAX)
 		return -EINVAL;
 	/* witnesses keep epochs of VMs they do not host */
-	vm = vm_get(f, m->vm);
-	if (!vm)
-		return -ENOSPC;
+	rc = vm_get(f, m->vm, &vm);
+	if (rc)
+		return rc;
 	switch (m->kind) {
 	case FSM_MSG_STATE:
 		on_state(f, vm, from, m, out);
@@ -635,17 +657,39 @@ static void on_fence(struct fsm *f, const struct fsm_event *ev,
 static int on_start(struct fsm *f, const struct fsm_event *ev,
 		    struct fsm_actions *out)
 {
+	const struct fsm_persist *recs = ev->u.start.recs;
+	unsigned n = ev->u.start.n;
+	struct fsm_vm *vm;
+	int rc = 0;
+
 	if (f->started)
 		return -EINVAL;
-	if (ev->u.start.n > FSM_MAX_VMS || (ev->u.start.n && !ev->u.start.recs))
+	if (n > FSM_MAX_VMS || (n && !recs))
 		return -EINVAL;
-	for (unsigned i = 0; i < ev->u.start.n; i++) {
-		struct fsm_vm *vm = vm_get(f, ev->u.start.recs[i].vm);
-
-		if (!vm)
+	for (unsigned i = 0; i < n; i++)
+		if (!vm_name_ok(recs[i].vm))
 			return -EINVAL;
-		vm->p = ev->u.start.recs[i];
+	for (unsigned i = 0; i < n && !rc; i++) {
+		vm = fsm_vm_find(f, recs[i].vm);
+		if (!vm) {
+			rc = fsm_vm_create(f, recs[i].vm, &vm);
+			if (vm)
+				vm->start_new = true;
+		}
 	}
+	/* all or nothing: a refused START leaves no VM behind */
+	for (unsigned i = 0; i < n; i++) {
+		vm = fsm_vm_find(f, recs[i].vm);
+		if (vm && vm->start_new) {
+			vm->start_new = false;
+			if (rc)
+				fsm_vm_remove(f, vm);
+		}
+	}
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < n; i++)
+		fsm_vm_find(f, recs[i].vm)->p = recs[i];
 	f->started = true;
 	f->start_mono = f->now_mono;
 	f->start_wall_ms = f->now_wall_ms;
@@ -668,6 +712,7 @@ static int on_admin(struct fsm *f, const struct fsm_event *ev,
 		    struct fsm_actions *out)
 {
 	struct fsm_vm *vm;
+	int rc;
 
 	if (strnlen(ev->u.admin.vm, FSM_NAME_MAX) >= FSM_NAME_MAX)
 		return -EINVAL;
@@ -677,9 +722,9 @@ static int on_admin(struct fsm *f, const struct fsm_event *ev,
 		    ev->u.admin.peer_node == f->cfg.local_nodeid ||
 		    ev->u.admin.n_pre > 64 || ev->u.admin.n_post > 64)
 			return -EINVAL;
-		vm = vm_get(f, ev->u.admin.vm);
-		if (!vm)
-			return -ENOSPC;
+		rc = vm_get(f, ev->u.admin.vm, &vm);
+		if (rc)
+			return rc;
 		vm->local = true;
 		vm->peer = ev->u.admin.peer_node;
 		vm->n_pre = ev->u.admin.n_pre;
@@ -687,15 +732,15 @@ static int on_admin(struct fsm *f, const struct fsm_event *ev,
 		fsm_node_get(f, vm->peer, true);
 		return 0;
 	case FSM_ADMIN_VM_REMOVE:
-		vm = vm_find(f, ev->u.admin.vm);
+		vm = fsm_vm_find(f, ev->u.admin.vm);
 		if (!vm || vm->seq != FSM_SEQ_NONE)
 			return vm ? -EBUSY : -ENOENT;
-		vm->used = false;
+		fsm_vm_remove(f, vm);
 		return 0;
 	default:
 		break;
 	}
-	vm = vm_find(f, ev->u.admin.vm);
+	vm = fsm_vm_find(f, ev->u.admin.vm);
 	if (!vm || !vm->local)
 		return -ENOENT;
 	switch (ev->u.admin.kind) {
@@ -727,7 +772,7 @@ static int on_admin(struct fsm *f, const struct fsm_event *ev,
 static int on_qmp(struct fsm *f, const struct fsm_event *ev,
 		  struct fsm_actions *out)
 {
-	struct fsm_vm *vm = vm_find(f, ev->u.qmp.vm);
+	struct fsm_vm *vm = fsm_vm_find(f, ev->u.qmp.vm);
 	struct fsm_side_report *q;
 
 	if (!vm || !vm->local)
@@ -837,8 +882,7 @@ static void arm_wake(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 #undef CONSIDER
 	if (due && due != vm->wake_due) {
 		vm->wake_due = due;
-		timer_start(f, out, FSM_TIMER_VM_WAKE,
-			    (uint32_t)(vm - f->vms), due);
+		timer_start(f, out, FSM_TIMER_VM_WAKE, vm->slot, due);
 	}
 }
 
@@ -902,13 +946,13 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 		rc = on_qmp(f, ev, out);
 		break;
 	case FSM_EV_QMP_RESULT:
-		if (ev->u.result.tag.vm >= FSM_MAX_VMS ||
-		    !f->vms[ev->u.result.tag.vm].used)
+		if (ev->u.result.tag.vm >= f->n_slots ||
+		    !fsm_vm_at(f, ev->u.result.tag.vm)->used)
 			return -EINVAL;
-		fsm_vm_result(f, &f->vms[ev->u.result.tag.vm], ev, out);
+		fsm_vm_result(f, fsm_vm_at(f, ev->u.result.tag.vm), ev, out);
 		break;
 	case FSM_EV_PERSIST_DONE: {
-		struct fsm_vm *vm = vm_find(f, ev->u.persisted.vm);
+		struct fsm_vm *vm = fsm_vm_find(f, ev->u.persisted.vm);
 
 		if (!vm)
 			return -ENOENT;
@@ -933,8 +977,10 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 		} else if (ev->u.timer.id == FSM_TIMER_VM_WAKE) {
 			if (ev->u.timer.vm >= FSM_MAX_VMS)
 				return -EINVAL;
-			if (f->vms[ev->u.timer.vm].wake_due <= f->now_mono)
-				f->vms[ev->u.timer.vm].wake_due = 0;
+			/* a slot freed since the timer was set: just a wake */
+			if (ev->u.timer.vm < f->n_slots &&
+			    fsm_vm_at(f, ev->u.timer.vm)->wake_due <= f->now_mono)
+				fsm_vm_at(f, ev->u.timer.vm)->wake_due = 0;
 		}
 		break;
 	case FSM_EV_ADMIN:
@@ -961,21 +1007,31 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 		}
 
 	/* level-triggered: every VM's decision is re-derived after any event */
-	for (unsigned i = 0; i < FSM_MAX_VMS; i++) {
-		struct fsm_vm *vm = &f->vms[i];
+	for (unsigned i = 0; i < f->n_slots; i++) {
+		struct fsm_vm *vm = fsm_vm_at(f, i);
 
-		if (!vm->used)
+		/* a VM only witnessed here never decides, reports or wakes */
+		if (!vm->used || !vm->local)
 			continue;
 		fsm_vm_eval(f, vm, out);
-		if (vm->local) {
-			struct fsm_msg m;
+		if (f->started) {
+			struct fsm_side_report side;
+			struct fsm_epoch e;
 
-			memset(&m, 0, sizeof(m));
-			fsm_vm_report(f, vm, &m);
-			/* M5: announce every change, idempotently */
-			if (f->started && (!vm->sent_valid ||
-			    memcmp(&m.side, &vm->last_sent, sizeof(m.side)) ||
-			    memcmp(&m.epoch, &vm->last_sent_epoch, sizeof(m.epoch)))) {
+			/* M5: announce every change, idempotently.  The message
+			 * is built only for a change: with hundreds of VMs,
+			 * building unchanged ones was most of a step's time. */
+			memset(&side, 0, sizeof(side));
+			memset(&e, 0, sizeof(e));
+			fsm_vm_side(vm, &side);
+			e = vm->p.epoch;
+			if (!vm->sent_valid ||
+			    memcmp(&side, &vm->last_sent, sizeof(side)) ||
+			    memcmp(&e, &vm->last_sent_epoch, sizeof(e))) {
+				struct fsm_msg m;
+
+				memset(&m, 0, sizeof(m));
+				fsm_vm_report(f, vm, &m);
 				fsm_send(f, out, &m);
 				vm->sent_valid = true;
 				vm->last_sent = m.side;

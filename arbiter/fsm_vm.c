@@ -21,7 +21,8 @@ static uint32_t local_id(const struct fsm *f)
 
 static uint32_t vm_slot(const struct fsm *f, const struct fsm_vm *vm)
 {
-	return (uint32_t)(vm - f->vms);
+	(void)f;
+	return vm->slot;
 }
 
 static bool named_solo(const struct fsm *f, const struct fsm_vm *vm)
@@ -69,12 +70,16 @@ void fsm_vm_report(const struct fsm *f, const struct fsm_vm *vm,
 	m->kind = FSM_MSG_STATE;
 	fsm_name_copy(m->vm, vm->name, sizeof(m->vm));
 	m->epoch = vm->p.epoch;
-	if (vm->local) {
-		m->side = vm->q;
-		m->side.frozen = vm->p.frozen;
-		m->side.failover_inflight = vm->failover_inflight;
-	}
+	if (vm->local)
+		fsm_vm_side(vm, &m->side);
 	(void)f;
+}
+
+void fsm_vm_side(const struct fsm_vm *vm, struct fsm_side_report *side)
+{
+	*side = vm->q;
+	side->frozen = vm->p.frozen;
+	side->failover_inflight = vm->failover_inflight;
 }
 
 static void cmd(struct fsm *f, struct fsm_vm *vm, enum fsm_qmp_cmd c,
@@ -850,6 +855,13 @@ void fsm_vm_eval(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 		/* status says why it stalls (SAFETY §5.10) */
 		fsm_vm_set_status(f, vm, FSM_ST_STALLED, local_id(f),
 				  "the QEMU named by E(v) exited: restart it here", out);
+		return;
+	}
+	if (vm->q.present && !vm->q.alive && e->kind != FSM_EPOCH_NONE) {
+		/* E(v) moved on without the exited side: point the operator at
+		 * the holder, never at a restart here */
+		fsm_vm_set_status(f, vm, FSM_ST_STALE, e->holder,
+				  "the local QEMU exited; E(v) names another side", out);
 		return;
 	}
 	if (!vm->q.alive || !vm->q.connected || !vm->q_colo_known ||

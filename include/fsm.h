@@ -17,11 +17,16 @@
 #include <jansson.h>
 
 #define FSM_MAX_NODES 16
-#define FSM_MAX_VMS 32
+/* Hard cap on VMs one fsm tracks (its own and every VM it hears of).  The
+ * table costs memory and time only for the VMs in use (doc/fsm.md). */
+#define FSM_MAX_VMS 4096
 #define FSM_NAME_MAX 64
-#define FSM_YANK_MAX 6
+#define FSM_YANK_MAX 16
 #define FSM_YANK_NAME_MAX 40
-#define FSM_MAX_ACTIONS 512
+/* Bound of one action list (struct fsm_actions grows up to it): 32 per VM
+ * at FSM_MAX_VMS, where one node loss needs fewer than 10, so a bug that
+ * loops shows as `overflow` instead of eating the host's memory. */
+#define FSM_MAX_ACTIONS (1u << 17)
 #define FSM_MAX_PROPOSALS 4
 
 /* ---- configuration ---------------------------------------------------- */
@@ -453,15 +458,25 @@ struct fsm_action {
 	} u;
 };
 
+/*
+ * The actions of one or more steps.  A zeroed struct is an empty list; the
+ * array grows (doubling) as fsm_step appends, so one step may emit any
+ * number of actions up to FSM_MAX_ACTIONS.  `a` may move when a step
+ * appends: keep indexes, not pointers, across fsm_step.
+ */
 struct fsm_actions {
 	unsigned n;
-	bool overflow; /* never expected: sized for FSM_MAX_VMS */
-	struct fsm_action a[FSM_MAX_ACTIONS];
+	unsigned cap;            /* entries allocated in a */
+	bool overflow;           /* actions were lost: out of memory, or
+				  * FSM_MAX_ACTIONS reached (a bug) */
+	struct fsm_action *a;
 	struct fsm_action spill; /* written on overflow, never read */
 };
 
-/* Drops the audit references and empties the list. */
+/* Drops the audit references and empties the list; keeps the capacity. */
 void fsm_actions_reset(struct fsm_actions *out);
+/* Reset, then frees the array (the struct itself is the caller's). */
+void fsm_actions_release(struct fsm_actions *out);
 
 /* ---- the state machine ------------------------------------------------ */
 
@@ -473,8 +488,9 @@ void fsm_free(struct fsm *f);
 
 /*
  * One event in, actions appended to *out.  Returns 0, or -EINVAL for an
- * event that makes no sense (unknown VM, bad list sizes): nothing changes
- * then.  Deterministic: the same state and event give the same actions.
+ * event that makes no sense (unknown VM, bad list sizes), -ENOSPC for a new
+ * VM beyond FSM_MAX_VMS, -ENOMEM if the VM table cannot grow: nothing
+ * changes then.  Deterministic: the same state and event give the same actions.
  */
 int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out);
 

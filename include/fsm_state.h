@@ -60,6 +60,8 @@ enum fsm_phase {
 	FSM_PH_KILLED,
 };
 
+#define FSM_VM_CHUNK 16 /* slots per allocation of the VM table */
+
 struct fsm_prop_track {
 	bool used;
 	struct fsm_proposal prop;
@@ -70,6 +72,9 @@ struct fsm_prop_track {
 
 struct fsm_vm {
 	bool used;
+	uint32_t slot;         /* its index in the table: tags and timers name it */
+	uint32_t hash;         /* fsm_name_hash(name) */
+	bool start_new;        /* created by the START being applied */
 	char name[FSM_NAME_MAX];
 	bool local;            /* a QEMU side of v runs here */
 	uint32_t peer;
@@ -151,7 +156,17 @@ struct fsm {
 	bool barrier_pending;
 	int64_t last_state_mono;
 	struct fsm_node nodes[FSM_MAX_NODES];
-	struct fsm_vm vms[FSM_MAX_VMS];
+	/* VM table (fsm_table.c): chunks of FSM_VM_CHUNK slots, allocated on
+	 * first use and never moved (struct fsm_vm * is held across calls
+	 * that create VMs).  Every loop over VMs stops at n_slots. */
+	struct fsm_vm *vm_chunk[FSM_MAX_VMS / FSM_VM_CHUNK];
+	unsigned n_slots;      /* high-water mark: slots above are unused */
+	unsigned n_vms;        /* slots in use */
+	unsigned free_lo;      /* no free slot below this one */
+	/* name -> slot + 1 (0: empty cell): open addressing, linear probing,
+	 * deletion by backward shift (no tombstones); at most half full */
+	uint32_t *vm_index;
+	unsigned vm_index_cap; /* 0 or a power of two */
 	uint64_t cmd_seq;
 	uint64_t persist_seq;
 	/* audit of the current step */
@@ -167,6 +182,12 @@ static inline void fsm_name_copy(char *dst, const char *src, unsigned size)
 	for (; src && i + 1 < size && src[i]; i++)
 		dst[i] = src[i];
 	dst[i] = '\0';
+}
+
+/* The VM in table slot `slot` (< f->n_slots; check ->used). */
+static inline struct fsm_vm *fsm_vm_at(const struct fsm *f, unsigned slot)
+{
+	return &f->vm_chunk[slot / FSM_VM_CHUNK][slot % FSM_VM_CHUNK];
 }
 
 static inline bool fsm_mech(const struct fsm *f, enum fsm_mechanism m)
@@ -196,6 +217,16 @@ bool fsm_epoch_names(const struct fsm_epoch *e, uint32_t node,
 bool fsm_inst_eq(const struct fsm_instance *a, const struct fsm_instance *b);
 void fsm_node_alive(struct fsm *f, uint32_t nodeid);
 
+/* fsm_table.c: the VM table and its name index */
+uint32_t fsm_name_hash(const char *name);
+/* NULL if unknown, or if name has no NUL within FSM_NAME_MAX */
+struct fsm_vm *fsm_vm_find(const struct fsm *f, const char *name);
+/* A new VM for a valid name not in the table: 0, -ENOSPC (FSM_MAX_VMS),
+ * -ENOMEM; the table is unchanged on error. */
+int fsm_vm_create(struct fsm *f, const char *name, struct fsm_vm **vmp);
+void fsm_vm_remove(struct fsm *f, struct fsm_vm *vm);
+void fsm_table_free(struct fsm *f);
+
 /* fsm_epoch.c: the epoch protocol */
 void fsm_epoch_adopt(struct fsm *f, struct fsm_vm *vm,
 		     const struct fsm_epoch *e, struct fsm_actions *out);
@@ -220,6 +251,8 @@ void fsm_vm_abort(struct fsm *f, struct fsm_vm *vm, const char *why,
 		  struct fsm_actions *out);
 void fsm_vm_report(const struct fsm *f, const struct fsm_vm *vm,
 		   struct fsm_msg *m);
+/* the local side as reported (into zeroed memory: reports are memcmp'd) */
+void fsm_vm_side(const struct fsm_vm *vm, struct fsm_side_report *side);
 void fsm_vm_new_instance(struct fsm *f, struct fsm_vm *vm,
 			 const struct fsm_instance *inst, struct fsm_actions *out);
 void fsm_vm_set_status(struct fsm *f, struct fsm_vm *vm, enum fsm_vm_status st,

@@ -477,6 +477,10 @@ void h_init(struct h_cluster *c, unsigned n, const struct fsm_config *base)
 	memset(c, 0, sizeof(*c));
 	if (!g_out)
 		g_out = calloc(1, sizeof(*g_out));
+	c->mq = calloc(H_QUEUE, sizeof(*c->mq));
+	c->lq = calloc(H_QUEUE, sizeof(*c->lq));
+	if (!g_out || !c->mq || !c->lq)
+		abort();
 	c->n = n;
 	c->verbose = getenv("H_VERBOSE") != NULL;
 	c->base = *base;
@@ -522,8 +526,13 @@ void h_free(struct h_cluster *c)
 		for (unsigned k = 0; k < 64; k++)
 			json_decref(c->nodes[i].audit_log[k]);
 	}
+	fsm_actions_release(g_out);
 	free(g_out);
 	g_out = NULL;
+	free(c->mq);
+	free(c->lq);
+	c->mq = NULL;
+	c->lq = NULL;
 }
 
 void h_vm(struct h_cluster *c, const char *name, uint32_t p, uint32_t s)

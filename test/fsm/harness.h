@@ -105,9 +105,10 @@ struct h_cluster {
 	int64_t now;       /* shared CLOCK_MONOTONIC (ms) */
 	int64_t wall_off[H_NODES]; /* per node wall = now + base + off */
 	uint64_t ring_seq;
-	struct h_msg mq[H_QUEUE];
+	/* on the heap (h_init): a test may hold two clusters on its stack */
+	struct h_msg *mq;  /* H_QUEUE entries */
 	unsigned mq_head, mq_tail;
-	struct h_local lq[H_QUEUE];
+	struct h_local *lq; /* H_QUEUE entries */
 	unsigned lq_head, lq_tail;
 	uint32_t pid_next;
 	bool auto_fence_ok; /* fences succeed at once */

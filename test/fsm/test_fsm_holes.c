@@ -51,7 +51,7 @@ static int c1_run(uint32_t disable, bool restart_n1, int *p_lhb)
 	h_partition_views(&c, G123, NULL);
 	h_qemu_colo_exit(&c, 1, "v");
 	if (c.verbose) {
-		struct fsm_vm *vm = &h_node(&c, 1)->f->vms[0];
+		struct fsm_vm *vm = fsm_vm_find(h_node(&c, 1)->f, "v");
 		fprintf(stderr, "DBG seq=%d ph=%d mode=%d exit=%d frozen=%d gate=%s E=%llu st=%d\n",
 			vm->seq, vm->ph, vm->q.mode, vm->q.colo_exit_seen, vm->p.frozen,
 			fsm_gate_reason(h_node(&c, 1)->f), (unsigned long long)vm->p.epoch.n, vm->status);

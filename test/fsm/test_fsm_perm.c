@@ -79,10 +79,8 @@ static void input(struct h_cluster *c, int k, int *node, struct fsm_event *ev)
 		*node = 0;
 		*ev = h_ev(c, 0, FSM_EV_PEER_MSG);
 		ev->u.peer.from = 3;
-		for (unsigned i = 0; i < FSM_MAX_VMS; i++)
-			if (!strcmp(h_node(c, 3)->f->vms[i].name, "c"))
-				fsm_vm_report(h_node(c, 3)->f, &h_node(c, 3)->f->vms[i],
-					      &ev->u.peer.msg);
+		fsm_vm_report(h_node(c, 3)->f, fsm_vm_find(h_node(c, 3)->f, "c"),
+			      &ev->u.peer.msg);
 		ev->u.peer.msg.ring.nodeid = 1;
 		ev->u.peer.msg.ring.seq = 1;
 		break;

@@ -602,7 +602,7 @@ static void test_bad_events_rejected(void **state)
 	ev.u.peer.msg.kind = FSM_MSG_STATE;
 	memset(ev.u.peer.msg.vm, 'x', sizeof(ev.u.peer.msg.vm)); /* no NUL */
 	assert_int_equal(fsm_step(f, &ev, &out), -22);
-	fsm_actions_reset(&out);
+	fsm_actions_release(&out);
 	fsm_free(f);
 }
 

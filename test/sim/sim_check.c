@@ -448,7 +448,8 @@ void sim_check_end(struct sim_world *w)
 				if (n->status_why[v] && (n->status[v] == FSM_ST_STALLED ||
 				    n->status[v] == FSM_ST_WAITING ||
 				    n->status[v] == FSM_ST_FROZEN ||
-				    n->status[v] == FSM_ST_STALE))
+				    (n->status[v] == FSM_ST_STALE &&
+				     live(&w->q[x[k]][v]))))
 					said = true;
 			}
 		}

@@ -1878,6 +1878,7 @@ void sim_world_free(struct sim_world *w)
 	for (unsigned i = 0; i < SIM_NODES; i++)
 		fsm_free(w->nodes[i].f);
 	free(w->pool);
+	fsm_actions_release(w->out);
 	free(w->out);
 	free(w);
 }
