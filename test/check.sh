@@ -28,35 +28,11 @@ done
 log() { printf '\n=== %s\n' "$*"; }
 die() { echo "check.sh: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 
-# Packages: build tools, the libraries we link, and every real component a test runs.
-packages=(build-essential autoconf automake libtool pkg-config
-	libqb-dev libjansson-dev libcmocka-dev libcpg-dev libquorum-dev libcorosync-common-dev
-	qemu-system-x86 qemu-utils clang libclang-rt-14-dev valgrind iproute2 nftables corosync procps jq pacemaker-dev)
-
+# Packages: build tools, the libraries we link, and every real component a test runs
+# (the list lives in install-deps.sh, shared with demo.sh).
 if [ "$install" = 1 ]; then
 	log "packages"
-	missing=()
-	for p in "${packages[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-			missing+=("$p")
-	done
-	if [ "${#missing[@]}" -gt 0 ]; then
-		[ "$(id -u)" = 0 ] || die "missing packages (${missing[*]}): run as root"
-		echo "installing: ${missing[*]}"
-		export DEBIAN_FRONTEND=noninteractive
-		# A fresh machine's services must not start from package scripts.
-		policy=/usr/sbin/policy-rc.d
-		added_policy=0
-		if [ ! -e "$policy" ]; then
-			printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && added_policy=1
-		fi
-		apt-get update -q </dev/null >/dev/null || die "apt-get update failed"
-		apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null ||
-			die "apt-get install failed"
-		[ "$added_policy" = 1 ] && rm -f "$policy"
-	else
-		echo "all present"
-	fi
+	"$top/test/install-deps.sh" || die "package installation failed"
 fi
 
 passed=0 failed=0 skipped=0

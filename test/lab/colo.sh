@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # test/lab/colo.sh: real QEMU COLO pairs across the nodes of the namespace lab (lab.sh).
 # Source lab.sh first and bring the lab up, then:
 #
@@ -7,6 +8,11 @@
 #   colo_qmp NAME p|s CMD...        run qmpcall on that side's lab monitor
 #   colo_query NAME p|s CMD         the "return" of one query, compact JSON
 #   colo_pid NAME p|s               the QEMU's PID
+#   colo_arb_sock NAME p|s          that side's arb.sock (register it with the node's arbiter:
+#                                   arb.sh's arb_register)
+#   colo_pairs_up N NODE_A NODE_B [PREFIX]   N pairs PREFIX1..PREFIXN (default vm), odd ones
+#                                   with the primary on NODE_A, even ones on NODE_B (both
+#                                   directions); names in COLO_NAMES
 #
 # The recipe is the one recorded in qemu-colo/README.md and silent-loss/README.md (QEMU 7.2
 # under TCG): x-checkpoint-delay 1 h, because periodic checkpoints deadlock under TCG; the
@@ -15,6 +21,8 @@
 # spare.sock. Every QEMU is started with lab_spawn, so lab_down kills it by PID.
 
 declare -A COLO_DIR COLO_PID_P COLO_PID_S COLO_PNODE COLO_SNODE COLO_PORTS
+COLO_COUNT=0
+COLO_NAMES=()
 
 colo_qmpcall() { "${QMPCALL:-$TOP_BUILDDIR/test/lab/qmpcall}" "$@"; }
 
@@ -31,6 +39,8 @@ colo_query() { # NAME p|s CMD -> the return value of the last reply
 }
 
 colo_pid() { if [ "$2" = p ]; then echo "${COLO_PID_P[$1]}"; else echo "${COLO_PID_S[$1]}"; fi; }
+
+colo_arb_sock() { colo_sock "$1" "$2" arb; }
 
 colo_wait_sock() { # path, seconds
 	local t=0
@@ -58,9 +68,11 @@ colo_pair_up() { # NAME PNODE SNODE
 	COLO_SNODE[$name]=$sn
 	pip="$LAB_NET.$pn"
 	sip="$LAB_NET.$sn"
-	# Distinct ports from a per-pair base: ports are per namespace, but the primary's own
-	# loopback pairs must not collide with each other.
-	local base=$((20000 + (RANDOM % 2000) * 10))
+	# Distinct ports from a per-pair base: ports are per namespace, but pairs sharing a
+	# node (and the primary's own loopback pairs) must not collide with each other.
+	local base=$((20000 + COLO_COUNT * 10))
+	COLO_COUNT=$((COLO_COUNT + 1))
+	COLO_NAMES+=("$name")
 	mig=$base nbd=$((base + 1)) mirror=$((base + 2)) c1=$((base + 3)) c0=$((base + 4))
 	cout=$((base + 5))
 	COLO_PORTS[$name]="mig=$mig nbd=$nbd mirror=$mirror compare1=$c1"
@@ -140,4 +152,15 @@ colo_wait_modes() { # NAME SECS: both sides report their COLO mode, primary migr
 	done
 	lab_log "pair $name never reached COLO: primary=$pm secondary=$sm migration=$mig"
 	return 1
+}
+
+colo_pairs_up() { # N NODE_A NODE_B [PREFIX]: pairs in both directions
+	local n=$1 a=$2 b=$3 pre=${4:-vm} k
+	for k in $(seq 1 "$n"); do
+		if [ $((k % 2)) = 1 ]; then
+			colo_pair_up "$pre$k" "$a" "$b" || return 1
+		else
+			colo_pair_up "$pre$k" "$b" "$a" || return 1
+		fi
+	done
 }
