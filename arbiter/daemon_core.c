@@ -3,11 +3,13 @@
  *
  * Every input becomes a struct fsm_event posted here; fsm_step() runs on
  * it with the clocks read once, and the returned actions are carried out
- * right away (QMP commands, CPG sends, persistence, fencing in a child,
- * timers, kills, status, audit).  Events raised while actions run (a
- * PERSIST_DONE) queue behind and run next, never re-entrantly.
- * Also translates the membership module's events 1:1 into fsm events.
- * Must not block: every wait is a loop source or a child process.
+ * right away (QMP commands, CPG sends, fencing in a child, timers, kills,
+ * status) or handed off (persistence and audit lines to the worker thread,
+ * whose PERSIST_DONE comes back as an event).  Events raised while actions
+ * run queue behind and run next, never re-entrantly.
+ * Also translates the membership module's events 1:1 into fsm events, and
+ * keeps CPG sends in order when corosync refuses them for a while.
+ * Must not block: every wait is a loop source, the worker or a child.
  */
 #include "daemon.h"
 #include "daemon_control.h"
@@ -225,53 +227,113 @@ static int send_now(struct daemon *d, const struct fsm_msg *m)
 
 static void send_retry(void *data);
 
-static void send_queue(struct daemon *d, const struct fsm_msg *m)
-{
-	if (d->sendq_n == d->sendq_cap) {
-		unsigned cap = d->sendq_cap ? d->sendq_cap * 2 : 8;
-		struct fsm_msg *n;
+#define SEND_RETRY_MIN_MS 1
+#define SEND_RETRY_MAX_MS 50
 
-		/* bounded: the fsm announces again anyway (M5) */
-		if (cap > 4096) {
-			memmove(d->sendq, d->sendq + 1, sizeof(*m) * (d->sendq_n - 1));
-			d->sendq_n--;
-			goto add;
-		}
-		n = realloc(d->sendq, sizeof(*n) * cap);
-		if (!n)
-			return;
-		d->sendq = n;
-		d->sendq_cap = cap;
-	}
-add:
-	d->sendq[d->sendq_n++] = *m;
-	if (!d->send_retry_armed &&
-	    qb_loop_timer_add(d->loop, QB_LOOP_MED, 50 * QB_TIME_NS_IN_MSEC, d, send_retry,
+static void send_arm(struct daemon *d)
+{
+	if (d->send_retry_armed)
+		return;
+	if (d->send_retry_ms < SEND_RETRY_MIN_MS)
+		d->send_retry_ms = SEND_RETRY_MIN_MS;
+	if (qb_loop_timer_add(d->loop, QB_LOOP_HIGH,
+			      (uint64_t)d->send_retry_ms * QB_TIME_NS_IN_MSEC, d, send_retry,
 			      &d->send_retry) == 0)
 		d->send_retry_armed = true;
+	else
+		qb_log(LOG_CRIT, "node=%u: cannot arm the send retry timer", d->nodeid);
 }
 
-static void send_retry(void *data)
+static struct fsm_msg *sendq_at(struct daemon *d, unsigned i)
 {
-	struct daemon *d = data;
+	return &d->sendq[(d->sendq_head + i) % d->sendq_cap];
+}
+
+/* Sends what corosync takes now, oldest first, and stops at the first
+ * refusal: a later message must never overtake an earlier one (a lost
+ * SYNC_DONE would close the barrier).  Returns how many went out.  Called
+ * on every corosync dispatch: a ring, so that costs nothing per message
+ * left in the queue. */
+static unsigned send_flush(struct daemon *d)
+{
 	unsigned i;
 
-	d->send_retry_armed = false;
 	for (i = 0; i < d->sendq_n; i++) {
-		int rc = send_now(d, &d->sendq[i]);
+		const struct fsm_msg *m = sendq_at(d, i);
+		int rc = send_now(d, m);
 
 		if (rc == -EAGAIN || rc == -ENOTCONN)
 			break;
 		if (rc)
 			qb_log(LOG_WARNING, "node=%u vm=%s: send %s failed: %s", d->nodeid,
-			       d->sendq[i].vm[0] ? d->sendq[i].vm : "-",
-			       fsm_msg_kind_to_str(d->sendq[i].kind), strerror(-rc));
+			       m->vm[0] ? m->vm : "-", fsm_msg_kind_to_str(m->kind),
+			       strerror(-rc));
 	}
-	memmove(d->sendq, d->sendq + i, sizeof(*d->sendq) * (d->sendq_n - i));
-	d->sendq_n -= i;
-	if (d->sendq_n && qb_loop_timer_add(d->loop, QB_LOOP_MED, 50 * QB_TIME_NS_IN_MSEC, d,
-					    send_retry, &d->send_retry) == 0)
-		d->send_retry_armed = true;
+	if (i) {
+		d->sendq_head = (d->sendq_head + i) % d->sendq_cap;
+		d->sendq_n -= i;
+		qb_log(LOG_DEBUG, "node=%u: %u queued sends out, %u left", d->nodeid, i,
+		       d->sendq_n);
+	}
+	if (!d->sendq_n) {
+		if (d->send_retry_armed)
+			qb_loop_timer_del(d->loop, d->send_retry);
+		d->send_retry_armed = false;
+		d->send_retry_ms = SEND_RETRY_MIN_MS;
+		d->sendq_head = 0;
+		d->sendq_dropping = false;
+	}
+	return i;
+}
+
+/* bounded (4.5 MiB): the fsm announces again anyway (M5) */
+#define SENDQ_MAX 16384
+
+static void send_queue(struct daemon *d, const struct fsm_msg *m)
+{
+	if (d->sendq_n == d->sendq_cap && d->sendq_cap < SENDQ_MAX) {
+		unsigned cap = d->sendq_cap ? d->sendq_cap * 2 : 8;
+		struct fsm_msg *n = malloc(sizeof(*n) * cap);
+
+		if (n) {
+			for (unsigned i = 0; i < d->sendq_n; i++)
+				n[i] = *sendq_at(d, i);
+			free(d->sendq);
+			d->sendq = n;
+			d->sendq_cap = cap;
+			d->sendq_head = 0;
+		}
+	}
+	if (!d->sendq_cap)
+		return;
+	if (d->sendq_n == d->sendq_cap) {
+		if (!d->sendq_dropping)
+			qb_log(LOG_ERR, "node=%u: %u CPG sends queued while corosync refuses them: "
+			       "dropping the oldest", d->nodeid, d->sendq_n);
+		d->sendq_dropping = true;
+		d->sendq_head = (d->sendq_head + 1) % d->sendq_cap;
+		d->sendq_n--;
+	}
+	*sendq_at(d, d->sendq_n) = *m;
+	d->sendq_n++;
+	send_arm(d);
+}
+
+/* corosync refuses sends while it syncs; it takes them again as soon as
+ * the sync ends, and that moment is not announced: a short backoff finds
+ * it (1 ms doubling to 50) and any membership dispatch tries at once. */
+static void send_retry(void *data)
+{
+	struct daemon *d = data;
+
+	d->send_retry_armed = false;
+	if (send_flush(d))
+		d->send_retry_ms = SEND_RETRY_MIN_MS;
+	else if (d->send_retry_ms < SEND_RETRY_MAX_MS)
+		d->send_retry_ms = d->send_retry_ms * 2 > SEND_RETRY_MAX_MS ?
+			SEND_RETRY_MAX_MS : d->send_retry_ms * 2;
+	if (d->sendq_n)
+		send_arm(d);
 }
 
 static void do_send(struct daemon *d, const struct fsm_msg *m)
@@ -344,24 +406,10 @@ static void run_actions(struct daemon *d, const struct fsm_event *ev)
 		case FSM_ACT_SEND:
 			do_send(d, &a->u.send);
 			break;
-		case FSM_ACT_PERSIST: {
-			int rc = daemon_persist_write(d, &a->u.persist.rec);
-			struct fsm_event done;
-
-			if (rc) {
-				/* no PERSIST_DONE: nothing gets acked or committed */
-				qb_log(LOG_CRIT, "node=%u vm=%s: persisting the epoch failed: %s",
-				       d->nodeid, a->u.persist.rec.vm, strerror(-rc));
-				break;
-			}
-			memset(&done, 0, sizeof(done));
-			done.kind = FSM_EV_PERSIST_DONE;
-			snprintf(done.u.persisted.vm, sizeof(done.u.persisted.vm), "%s",
-				 a->u.persist.rec.vm);
-			done.u.persisted.seq = a->u.persist.seq;
-			evq_push(d, &done);
+		case FSM_ACT_PERSIST:
+			/* PERSIST_DONE comes back from the worker once durable */
+			daemon_persist_submit(d, &a->u.persist.rec, a->u.persist.seq);
 			break;
-		}
 		case FSM_ACT_FENCE:
 			daemon_fence_start(d, a->u.fence.nodeid);
 			break;
@@ -422,9 +470,12 @@ static void deliver(struct daemon *d, const struct membership_deliver *m)
 	memset(&err, 0, sizeof(err));
 	rc = peer_msg_decode(m->data, m->len, &ev.u.peer.msg, &err);
 	if (rc) {
-		qb_log(LOG_WARNING,
-		       "node=%u: dropped a CPG message from node %u pid %u (%zu bytes): %s: %s: %s",
-		       d->nodeid, m->nodeid, m->pid, m->len, strerror(-rc), err.member, err.msg);
+		/* state untouched; a flood of them must not flood the log */
+		if (daemon_log_drop_ok(d, m->nodeid))
+			qb_log(LOG_WARNING,
+			       "node=%u: dropped a CPG message from node %u pid %u (%zu bytes): "
+			       "%s: %s: %s", d->nodeid, m->nodeid, m->pid, m->len, strerror(-rc),
+			       err.member, err.msg);
 		return;
 	}
 	ev.kind = FSM_EV_PEER_MSG;
@@ -443,6 +494,11 @@ void daemon_membership_event(struct membership *m, const struct membership_event
 	char r1[MEMBERSHIP_RING_ID_STRLEN];
 
 	(void)m;
+	/* corosync spoke: it may take sends again (the end of a sync shows
+	 * as a confchg or quorum notification, or a delivered message) */
+	if (d->sendq_n && me->kind != MEMBERSHIP_EV_IPC_LOST &&
+	    me->kind != MEMBERSHIP_EV_CONNECT_FAILED)
+		send_flush(d);
 	memset(&ev, 0, sizeof(ev));
 	switch (me->kind) {
 	case MEMBERSHIP_EV_IPC_UP:
@@ -603,7 +659,7 @@ void daemon_core_free(struct daemon *d)
 	d->send_retry_armed = false;
 	free(d->sendq);
 	d->sendq = NULL;
-	d->sendq_n = d->sendq_cap = 0;
+	d->sendq_head = d->sendq_n = d->sendq_cap = 0;
 	free(d->evq);
 	d->evq = NULL;
 	d->evq_n = d->evq_cap = 0;

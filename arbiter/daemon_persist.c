@@ -6,9 +6,15 @@
  * directory; only then does the fsm get PERSIST_DONE (acks and commits
  * wait for it).  At start every record is loaded for FSM_EV_START.  A
  * record that cannot be read stops the start-up: an arbiter that forgot an
- * ack could ack twice.  The audit log is JSON lines, fsync'd lazily.
+ * ack could ack twice.  The audit log is JSON lines, fdatasync'd lazily.
+ * Must not block the loop: writes and syncs run on the worker thread
+ * (daemon_worker.c) in the order issued, records queued together in one
+ * batch with one syncfs and one directory fsync; the JSON is built here on
+ * the loop, the worker only makes the system calls.  Only the start-up load
+ * reads in the loop, before anything else runs.
  */
 #include "daemon.h"
+#include "daemon_worker.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -169,52 +175,193 @@ static int write_all(int fd, const char *s, size_t len)
 	return 0;
 }
 
-int daemon_persist_write(struct daemon *d, const struct fsm_persist *rec)
-{
-	char name[FSM_NAME_MAX * 3 + 32], path[ARB_PATH_MAX + 256], tmp[ARB_PATH_MAX + 270];
-	json_t *o = rec_json(rec);
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	int fd = -1, dfd = -1, rc;
+/* One record write, prepared on the loop (JSON, paths) and made durable on
+ * the worker: nothing in it points into struct daemon but `d`, which only
+ * done() (loop thread) reads. */
+struct persist_job {
+	struct daemon *d;
+	char vm[FSM_NAME_MAX];
+	uint64_t seq, epoch_n;
+	char *text;
+	char dir[ARB_PATH_MAX];
+	char path[ARB_PATH_MAX + 256], tmp[ARB_PATH_MAX + 270];
+	bool superseded; /* worker thread only */
+};
 
-	json_decref(o);
-	if (!text)
-		return -ENOMEM;
-	rc = mkdir_p(d->cfg.state_dir);
+/* Worker thread, one record: system calls only. */
+static int persist_one(struct persist_job *j)
+{
+	int fd, dfd, rc;
+
+	rc = mkdir_p(j->dir);
 	if (rc)
-		goto out;
-	rec_name(rec->vm, name, sizeof(name));
-	snprintf(path, sizeof(path), "%s/%s", d->cfg.state_dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", d->cfg.state_dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = write_all(fd, text, strlen(text));
+		return rc;
+	fd = open(j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, j->text, strlen(j->text));
 	if (!rc)
 		rc = write_all(fd, "\n", 1);
 	if (!rc && fsync(fd))
 		rc = -errno;
 	if (close(fd) && !rc)
 		rc = -errno;
-	fd = -1;
-	if (!rc && rename(tmp, path))
+	if (!rc && rename(j->tmp, j->path))
 		rc = -errno;
 	if (rc) {
-		unlink(tmp);
-		goto out;
+		unlink(j->tmp);
+		return rc;
 	}
-	dfd = open(d->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd))
+	/* the rename is durable only once the directory is */
+	dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	rc = fsync(dfd) ? -errno : 0;
+	close(dfd);
+	return rc;
+}
+
+static int write_tmp(struct persist_job *j)
+{
+	int fd = open(j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, j->text, strlen(j->text));
+	if (!rc)
+		rc = write_all(fd, "\n", 1);
+	if (close(fd) && !rc)
+		rc = -errno;
+	return rc;
+}
+
+/* Worker thread, n records in issue order (a node loss: hundreds at once).
+ * Same durability as persist_one() with two flushes for the whole batch:
+ * every temp file written, syncfs (their data durable), every rename,
+ * fsync of the directory (the renames durable).  A record superseded by a
+ * later one for the same VM in the batch is not written: each record is
+ * the VM's whole state, so the later one carries it, and it shares the
+ * later one's result. */
+static void persist_batch(void **args, int *rcs, unsigned n)
+{
+	struct persist_job **jobs = (struct persist_job **)args;
+	int dfd, rc;
+
+	if (n == 1) {
+		rcs[0] = persist_one(jobs[0]);
+		return;
+	}
+	/* state_dir is fixed for the daemon's life: one directory */
+	rc = mkdir_p(jobs[0]->dir);
+	dfd = rc ? -1 : open(jobs[0]->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!rc && dfd < 0)
+		rc = -errno;
+	for (unsigned i = 0; i < n; i++) {
+		jobs[i]->superseded = false;
+		for (unsigned k = i + 1; k < n && !jobs[i]->superseded; k++)
+			jobs[i]->superseded = !strcmp(jobs[i]->path, jobs[k]->path);
+		if (strcmp(jobs[i]->dir, jobs[0]->dir))
+			rcs[i] = -EXDEV; /* never: state_dir does not change */
+		else if (rc)
+			rcs[i] = rc;
+		else
+			rcs[i] = jobs[i]->superseded ? 0 : write_tmp(jobs[i]);
+	}
+	if (!rc && syncfs(dfd))
+		rc = -errno;
+	for (unsigned i = 0; i < n; i++) {
+		if (jobs[i]->superseded || rcs[i] == -EXDEV)
+			continue;
+		if (!rc && !rcs[i] && rename(jobs[i]->tmp, jobs[i]->path))
+			rcs[i] = -errno;
+		if (rc || rcs[i])
+			unlink(jobs[i]->tmp);
+	}
+	if (!rc && fsync(dfd))
 		rc = -errno;
 	if (dfd >= 0)
 		close(dfd);
-	if (!rc)
-		qb_log(LOG_DEBUG, "node=%u vm=%s: epoch %" PRIu64 " persisted", d->nodeid, rec->vm,
-		       rec->epoch.n);
-out:
-	free(text);
-	return rc;
+	/* from the last record back, so that a superseded one takes the result
+	 * of the one that carries it */
+	for (unsigned i = n; i-- > 0;) {
+		if (rc && !rcs[i])
+			rcs[i] = rc;
+		if (jobs[i]->superseded) {
+			for (unsigned k = i + 1; k < n; k++) {
+				if (!strcmp(jobs[i]->path, jobs[k]->path)) {
+					rcs[i] = rcs[k];
+					break;
+				}
+			}
+		}
+	}
+}
+
+/* Loop thread: PERSIST_DONE only for a durable record. */
+static void persist_done(void *arg, int rc, bool cancelled)
+{
+	struct persist_job *j = arg;
+	struct daemon *d = j->d;
+	struct fsm_event ev;
+
+	if (rc) {
+		/* no PERSIST_DONE: nothing gets acked or committed */
+		qb_log(LOG_CRIT, "node=%u vm=%s: persisting epoch %" PRIu64 " failed: %s",
+		       d->nodeid, j->vm, j->epoch_n, strerror(-rc));
+	} else {
+		qb_log(LOG_DEBUG, "node=%u vm=%s: epoch %" PRIu64 " persisted (seq %" PRIu64 ")%s",
+		       d->nodeid, j->vm, j->epoch_n, j->seq, cancelled ? " at shutdown" : "");
+	}
+	if (!rc && !cancelled && d->fsm) {
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = FSM_EV_PERSIST_DONE;
+		memcpy(ev.u.persisted.vm, j->vm, sizeof(ev.u.persisted.vm));
+		ev.u.persisted.seq = j->seq;
+		daemon_post(d, &ev);
+	}
+	free(j->text);
+	free(j);
+}
+
+int daemon_persist_submit(struct daemon *d, const struct fsm_persist *rec, uint64_t seq)
+{
+	char name[FSM_NAME_MAX * 3 + 32];
+	struct persist_job *j = calloc(1, sizeof(*j));
+	json_t *o;
+	int rc;
+
+	if (!j)
+		return -ENOMEM;
+	if (strlen(d->cfg.state_dir) >= sizeof(j->dir)) {
+		free(j);
+		return -ENAMETOOLONG;
+	}
+	o = rec_json(rec);
+	j->text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	if (!j->text) {
+		free(j);
+		return -ENOMEM;
+	}
+	j->d = d;
+	memcpy(j->vm, rec->vm, sizeof(j->vm));
+	j->vm[sizeof(j->vm) - 1] = '\0';
+	j->seq = seq;
+	j->epoch_n = rec->epoch.n;
+	memcpy(j->dir, d->cfg.state_dir, strlen(d->cfg.state_dir) + 1);
+	rec_name(rec->vm, name, sizeof(name));
+	snprintf(j->path, sizeof(j->path), "%s/%s", j->dir, name);
+	snprintf(j->tmp, sizeof(j->tmp), "%s/.%s.tmp", j->dir, name);
+	rc = daemon_worker_submit_batch(d->worker, persist_batch, persist_done, j);
+	if (rc) {
+		/* no worker (it could not start): durability first, the loop waits */
+		if (rc != -ESHUTDOWN)
+			qb_log(LOG_WARNING, "node=%u vm=%s: worker queue refused a record (%s): "
+			       "writing it in the loop", d->nodeid, j->vm, strerror(-rc));
+		persist_done(j, persist_one(j), false);
+	}
+	return 0;
 }
 
 int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n)
@@ -279,13 +426,57 @@ int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n
 
 /* ---- audit log ----------------------------------------------------------- */
 
+/* An audit line or an fdatasync of the audit file, on the worker. */
+struct audit_job {
+	int fd;
+	char *line;     /* NULL: fdatasync */
+	size_t len;
+};
+
+static int audit_run(void *arg)
+{
+	struct audit_job *j = arg;
+
+	if (!j->line)
+		return fdatasync(j->fd) ? -errno : 0;
+	/* one write per line, O_APPEND: lines never interleave */
+	return write_all(j->fd, j->line, j->len);
+}
+
+static void audit_done(void *arg, int rc, bool cancelled)
+{
+	struct audit_job *j = arg;
+
+	(void)cancelled;
+	if (rc)
+		qb_log(LOG_WARNING, "audit log %s failed: %s", j->line ? "write" : "fdatasync",
+		       strerror(-rc));
+	free(j->line);
+	free(j);
+}
+
+static void audit_submit(struct daemon *d, char *line, size_t len)
+{
+	struct audit_job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		free(line);
+		return;
+	}
+	j->fd = d->audit_fd;
+	j->line = line;
+	j->len = len;
+	if (daemon_worker_submit(d->worker, audit_run, audit_done, j))
+		audit_done(j, audit_run(j), false); /* no worker: inline */
+}
+
 static void audit_sync(void *data)
 {
 	struct daemon *d = data;
 
 	d->audit_sync_armed = false;
 	if (d->audit_fd >= 0 && d->audit_dirty)
-		fdatasync(d->audit_fd);
+		audit_submit(d, NULL, 0);
 	d->audit_dirty = false;
 }
 
@@ -312,27 +503,23 @@ int daemon_audit_open(struct daemon *d)
 
 void daemon_audit_write(struct daemon *d, json_t *rec)
 {
-	char *s;
+	char *s, *line;
+	size_t l;
 
 	if (d->audit_fd < 0)
 		return;
 	s = json_dumps(rec, JSON_COMPACT);
 	if (!s)
 		return;
-	/* one write per line, O_APPEND: lines never interleave */
-	{
-		size_t l = strlen(s);
-		char *line = malloc(l + 2);
-
-		if (line) {
-			memcpy(line, s, l);
-			line[l] = '\n';
-			if (write_all(d->audit_fd, line, l + 1))
-				qb_log(LOG_WARNING, "audit log write failed: %s", strerror(errno));
-			free(line);
-		}
+	l = strlen(s);
+	line = realloc(s, l + 2);
+	if (!line) {
+		free(s);
+		return;
 	}
-	free(s);
+	line[l] = '\n';
+	line[l + 1] = '\0';
+	audit_submit(d, line, l + 1);
 	d->audit_dirty = true;
 	if (!d->audit_sync_armed &&
 	    qb_loop_timer_add(d->loop, QB_LOOP_LOW, 1000 * QB_TIME_NS_IN_MSEC, d, audit_sync,
@@ -340,6 +527,7 @@ void daemon_audit_write(struct daemon *d, json_t *rec)
 		d->audit_sync_armed = true;
 }
 
+/* After daemon_worker_stop(): every queued line is written by then. */
 void daemon_audit_close(struct daemon *d)
 {
 	if (d->audit_sync_armed)

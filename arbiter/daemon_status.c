@@ -80,8 +80,10 @@ json_t *daemon_status_json(struct daemon *d)
 		if (!o)
 			continue;
 		json_object_set(o, "epoch", fv ? json_object_get(fv, "epoch") : json_null());
-		json_object_set_new(o, "status", json_string(fsm_vm_status_to_str(v->status)));
-		json_object_set_new(o, "why", v->why ? json_string(v->why) : json_null());
+		json_object_set_new(o, "status", json_string(v->refused ? "refused" :
+							     fsm_vm_status_to_str(v->status)));
+		json_object_set_new(o, "why", v->refused ? json_string(v->refused) :
+				    v->why ? json_string(v->why) : json_null());
 		json_object_set_new(o, "where", json_integer(v->where));
 		json_object_set_new(o, "protected", json_boolean(v->status == FSM_ST_PROTECTED));
 		json_object_set_new(o, "frozen", json_boolean(fv &&

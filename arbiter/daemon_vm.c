@@ -6,7 +6,10 @@
  * MIGRATION, query results, command results with the action's tag, the
  * yank set) and the pidfd exit into FSM_EV_QEMU_EXITED, the only "QEMU
  * gone" (A7).  Carries out FSM_ACT_QMP and FSM_ACT_KILL.  Must not block and
- * must not decide anything: every decision is the fsm's.
+ * must not decide anything: every decision is the fsm's.  One exception that
+ * is not a decision: a QEMU that cannot do COLO (no x-colo-lost-heartbeat or
+ * query-colo-status) is taken out of the fsm and shown as "refused", so that
+ * no rule can ever plan a failover of it.
  */
 #include "daemon.h"
 #include "compiler.h"
@@ -82,6 +85,17 @@ static void ev_init(struct fsm_event *ev, enum fsm_event_kind k, const struct da
 	ev->u.qmp.inst = v->inst;
 }
 
+/* A refused VM is not in the fsm: its facts still reach the status. */
+static void vm_post(struct daemon_vm *v, struct fsm_event *ev)
+{
+	if (v->refused) {
+		daemon_vm_note(v->d, ev);
+		daemon_status_changed(v->d);
+		return;
+	}
+	daemon_post(v->d, ev);
+}
+
 /* ---- pidfd ------------------------------------------------------------- */
 
 static void pidfd_close(struct daemon_vm *v)
@@ -108,7 +122,7 @@ static int32_t pidfd_ready(int32_t fd, int32_t revents, void *data)
 	v->pidfd_polled = false; /* returning -1 removes the source */
 	close(v->pidfd);
 	v->pidfd = -1;
-	daemon_post(v->d, &ev);
+	vm_post(v, &ev);
 	return -1;
 }
 
@@ -124,7 +138,7 @@ static void pidfd_watch(struct daemon_vm *v, pid_t pid)
 			struct fsm_event ev;
 
 			ev_init(&ev, FSM_EV_QEMU_EXITED, v);
-			daemon_post(v->d, &ev);
+			vm_post(v, &ev);
 		}
 		return;
 	}
@@ -466,31 +480,97 @@ static void yank_set(struct daemon_vm *v)
 	if (qmp_yank_select_peer(all, ex, v->cfg.n_yank_exclude, &sel))
 		return;
 	ev_init(&ev, FSM_EV_QMP_YANK_SET, v);
-	for (size_t i = 0; i < sel.n && ev.u.qmp.n_yank < FSM_YANK_MAX; i++) {
-		char *dst = ev.u.qmp.yank[ev.u.qmp.n_yank];
+	/*
+	 * The block node (the only rescue of a flush hung on a silent NBD peer)
+	 * and the migration stream first: QEMU lists chardevs before them, and a
+	 * set cut at FSM_YANK_MAX must lose a chardev, never those.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < sel.n; i++) {
+			char *dst = ev.u.qmp.yank[ev.u.qmp.n_yank % FSM_YANK_MAX];
 
-		switch (sel.v[i].type) {
-		case QMP_YANK_BLOCK_NODE:
-			snprintf(dst, FSM_YANK_NAME_MAX, "block-node:%s", sel.v[i].name);
-			break;
-		case QMP_YANK_CHARDEV:
-			snprintf(dst, FSM_YANK_NAME_MAX, "chardev:%s", sel.v[i].name);
-			break;
-		case QMP_YANK_MIGRATION:
-			snprintf(dst, FSM_YANK_NAME_MAX, "migration");
-			break;
-		default:
-			continue;
+			if ((sel.v[i].type == QMP_YANK_CHARDEV) != (pass == 1))
+				continue;
+			if (ev.u.qmp.n_yank == FSM_YANK_MAX) {
+				/* say exactly what is left out */
+				qb_log(LOG_ERR, "node=%u vm=%s: yank instance %s%s%s not carried "
+				       "(fsm limit %d)", v->d->nodeid, v->cfg.name,
+				       qmp_yank_type_to_str(sel.v[i].type), sel.v[i].name ? ":" : "",
+				       sel.v[i].name ? sel.v[i].name : "", FSM_YANK_MAX);
+				continue;
+			}
+			switch (sel.v[i].type) {
+			case QMP_YANK_BLOCK_NODE:
+				snprintf(dst, FSM_YANK_NAME_MAX, "block-node:%s", sel.v[i].name);
+				break;
+			case QMP_YANK_CHARDEV:
+				snprintf(dst, FSM_YANK_NAME_MAX, "chardev:%s", sel.v[i].name);
+				break;
+			case QMP_YANK_MIGRATION:
+				snprintf(dst, FSM_YANK_NAME_MAX, "migration");
+				break;
+			default:
+				continue;
+			}
+			ev.u.qmp.n_yank++;
 		}
-		ev.u.qmp.n_yank++;
 	}
-	/* the fsm carries at most FSM_YANK_MAX: say exactly what is left out */
-	for (size_t i = FSM_YANK_MAX; i < sel.n; i++)
-		qb_log(LOG_ERR, "node=%u vm=%s: yank instance %s%s%s not carried (fsm limit %d)",
-		       v->d->nodeid, v->cfg.name, qmp_yank_type_to_str(sel.v[i].type),
-		       sel.v[i].name ? ":" : "", sel.v[i].name ? sel.v[i].name : "", FSM_YANK_MAX);
 	qmp_yank_list_free(&sel);
 	daemon_post(v->d, &ev);
+}
+
+static void fsm_add(struct daemon *d, struct daemon_vm *v)
+{
+	struct fsm_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = FSM_EV_ADMIN;
+	ev.u.admin.kind = FSM_ADMIN_VM_ADD;
+	snprintf(ev.u.admin.vm, sizeof(ev.u.admin.vm), "%s", v->cfg.name);
+	ev.u.admin.peer_node = v->cfg.peer_node;
+	ev.u.admin.n_pre = v->cfg.n_pre;
+	ev.u.admin.n_post = v->cfg.n_post;
+	v->in_fsm = true;
+	daemon_post(d, &ev);
+}
+
+/* Why this QEMU cannot be a COLO side (NULL: it can). */
+static const char *colo_missing(const struct daemon_vm *v)
+{
+	if (qmp_client_has_command(v->qc, "x-colo-lost-heartbeat") == 0)
+		return "QEMU without COLO: no x-colo-lost-heartbeat in query-commands";
+	if (qmp_client_has_command(v->qc, "query-colo-status") == 0)
+		return "QEMU without COLO: no query-colo-status in query-commands";
+	return NULL;
+}
+
+/* Takes v out of the fsm; false if the fsm refuses (a sequence runs). */
+static bool vm_refuse(struct daemon_vm *v, const char *why)
+{
+	struct daemon *d = v->d;
+	struct fsm_event ev;
+
+	if (v->in_fsm) {
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = FSM_EV_ADMIN;
+		ev.u.admin.kind = FSM_ADMIN_VM_REMOVE;
+		snprintf(ev.u.admin.vm, sizeof(ev.u.admin.vm), "%s", v->cfg.name);
+		if (daemon_post(d, &ev) == -EBUSY) {
+			qb_log(LOG_ERR, "node=%u vm=%s: %s; not refused while a sequence runs",
+			       d->nodeid, v->cfg.name, why);
+			return false;
+		}
+		v->in_fsm = false;
+	}
+	if (v->refused != why)
+		qb_log(LOG_ERR, "node=%u vm=%s: refused: %s (never failed over; replace the "
+		       "QEMU with a COLO build)", d->nodeid, v->cfg.name, why);
+	v->refused = why;
+	v->status = FSM_ST_UNKNOWN;
+	v->where = 0;
+	v->why = NULL;
+	daemon_status_changed(d);
+	return true;
 }
 
 static void on_ready(struct daemon_vm *v)
@@ -499,6 +579,7 @@ static void on_ready(struct daemon_vm *v)
 	pid_t pid = qmp_client_peer_pid(v->qc);
 	uint64_t start = 0;
 	struct fsm_event ev;
+	const char *why;
 
 	if (pid > 0 && proc_start_time(pid, &start))
 		start = 0;
@@ -511,9 +592,19 @@ static void on_ready(struct daemon_vm *v)
 	}
 	qb_log(LOG_NOTICE, "node=%u vm=%s: QMP up, QEMU pid %d (start %" PRIu64 "), oob %s",
 	       d->nodeid, v->cfg.name, (int)pid, start, qmp_client_oob(v->qc) ? "yes" : "NO");
-	if (qmp_client_has_command(v->qc, "x-colo-lost-heartbeat") == 0)
-		qb_log(LOG_ERR, "node=%u vm=%s: this QEMU has no x-colo-lost-heartbeat (no COLO)",
-		       d->nodeid, v->cfg.name);
+	why = colo_missing(v);
+	if (why && vm_refuse(v, why)) {
+		/* facts for status only; no query: nothing here decides on them */
+		ev_init(&ev, FSM_EV_QMP_CONNECTED, v);
+		vm_post(v, &ev);
+		return;
+	}
+	if (!why && v->refused) {
+		qb_log(LOG_NOTICE, "node=%u vm=%s: this QEMU has COLO: managed again", d->nodeid,
+		       v->cfg.name);
+		v->refused = NULL;
+		fsm_add(d, v);
+	}
 	ev_init(&ev, FSM_EV_QMP_CONNECTED, v);
 	daemon_post(d, &ev);
 	yank_set(v);
@@ -544,7 +635,7 @@ static void on_state(struct qmp_client *c, enum qmp_client_state old_state,
 			daemon_notify_fdremove(v->d, v->cfg.name);
 		v->fd_stored = false;
 		ev_init(&ev, FSM_EV_QMP_LOST, v);
-		daemon_post(v->d, &ev);
+		vm_post(v, &ev);
 	}
 }
 
@@ -581,7 +672,7 @@ static void on_event(struct qmp_client *c, const char *name, json_t *data,
 	} else {
 		return;
 	}
-	daemon_post(v->d, &ev);
+	vm_post(v, &ev);
 }
 
 static void on_late_reply(struct qmp_client *c, const struct qmp_result *r, void *opaque)
@@ -702,19 +793,9 @@ void daemon_vm_activate(struct daemon *d, struct daemon_vm *v, int adopt_fd)
 		.on_late_reply = on_late_reply,
 		.on_error = on_error,
 	};
-	struct fsm_event ev;
 
-	if (!v->in_fsm) {
-		memset(&ev, 0, sizeof(ev));
-		ev.kind = FSM_EV_ADMIN;
-		ev.u.admin.kind = FSM_ADMIN_VM_ADD;
-		snprintf(ev.u.admin.vm, sizeof(ev.u.admin.vm), "%s", v->cfg.name);
-		ev.u.admin.peer_node = v->cfg.peer_node;
-		ev.u.admin.n_pre = v->cfg.n_pre;
-		ev.u.admin.n_post = v->cfg.n_post;
-		v->in_fsm = true;
-		daemon_post(d, &ev);
-	}
+	if (!v->in_fsm && !v->refused)
+		fsm_add(d, v);
 	if (v->qc) {
 		if (adopt_fd >= 0)
 			close(adopt_fd);

@@ -10,6 +10,7 @@
  */
 #include "daemon.h"
 #include "daemon_control.h"
+#include "daemon_worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,6 +132,20 @@ static int daemonize(void)
 	if (fd > 2)
 		close(fd);
 	return 0;
+}
+
+/* Each VM holds a QMP socket and a pidfd: a few hundred VMs pass the usual
+ * soft limit of 1024 descriptors long before the hard one. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			qb_log(LOG_WARNING, "cannot raise the descriptor limit: %s",
+			       strerror(errno));
+	}
 }
 
 static int32_t on_signal(int32_t sig, void *data)
@@ -284,7 +300,13 @@ int main(int argc, char **argv)
 	d->qmp_first_id = (uint64_t)daemon_wall_ms() * 1000;
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		qb_loop_signal_add(d->loop, QB_LOOP_HIGH, sigs[i], d, on_signal, &sh[i]);
+	raise_nofile();
 	daemon_audit_open(d);
+	/* before anything can persist: file I/O never runs in the loop */
+	d->worker = daemon_worker_start(d->loop);
+	if (!d->worker)
+		qb_log(LOG_ERR, "cannot start the I/O worker thread (%s): records are written "
+		       "in the loop", strerror(errno));
 	if (daemon_registry_load(d, false))
 		qb_log(LOG_ERR, "some VM files were refused (see above); the others are used");
 	mc.group = d->cfg.cpg_group;
@@ -302,12 +324,16 @@ int main(int argc, char **argv)
 	daemon_notify(d, "STOPPING=1");
 	qb_log(LOG_NOTICE, "node=%u: stopped", d->nodeid);
 out:
+	/* durability first: every record and audit line queued gets written */
+	daemon_worker_stop(d->worker);
+	d->worker = NULL;
 	daemon_control_stop(d);
 	membership_free(d->mem);
 	daemon_vm_free_all(d);
 	daemon_fence_free_all(d);
 	daemon_core_free(d);
 	daemon_audit_close(d);
+	daemon_log_drop_free(d);
 	daemon_status_stop(d);
 	if (d->loop) {
 		if (d->notify && d->watchdog_usec >= 3000)

@@ -37,6 +37,7 @@ struct daemon_vm {
 	int pidfd;                /* -1: none */
 	bool pidfd_polled;
 	bool fd_stored;           /* handed to systemd's fd store */
+	const char *refused;      /* QEMU without COLO: out of the fsm, status "refused" */
 	/* status as the fsm last reported it */
 	enum fsm_vm_status status;
 	uint32_t where;
@@ -59,6 +60,8 @@ struct daemon_timer {
 
 struct daemon_fence;
 struct daemon_fence_backoff;
+struct daemon_worker;
+struct daemon_ratelimit;
 struct control_server;
 
 struct daemon {
@@ -83,10 +86,13 @@ struct daemon {
 	unsigned evq_head, evq_n, evq_cap;
 	bool stepping;
 
-	/* sends refused with -EAGAIN/-ENOTCONN: retried on a timer */
-	struct fsm_msg *sendq;
-	unsigned sendq_n, sendq_cap;
+	/* sends refused with -EAGAIN/-ENOTCONN, in order: flushed on every
+	 * membership dispatch and on a backoff timer (1 ms doubling to 50) */
+	struct fsm_msg *sendq;    /* ring: sendq_n from sendq_head */
+	unsigned sendq_head, sendq_n, sendq_cap;
+	bool sendq_dropping;      /* the bound was hit: logged once per episode */
 	bool send_retry_armed;
+	unsigned send_retry_ms;
 	qb_loop_timer_handle send_retry;
 
 	/* cluster facts for status */
@@ -94,6 +100,9 @@ struct daemon {
 	struct membership_ring_id ring, qring;
 	unsigned n_members;
 	uint32_t members[FSM_MAX_NODES];
+
+	struct daemon_worker *worker;   /* persistence and audit I/O */
+	struct daemon_ratelimit *drop_rl; /* log lines of dropped CPG messages */
 
 	int audit_fd;
 	bool audit_dirty;
@@ -152,7 +161,10 @@ void daemon_vm_free_all(struct daemon *d);
 void daemon_vm_note(struct daemon *d, const struct fsm_event *ev);
 
 /* ---- daemon_persist.c ---- */
-int daemon_persist_write(struct daemon *d, const struct fsm_persist *rec);
+/* Makes rec durable on the worker thread and posts FSM_EV_PERSIST_DONE
+ * (seq) from the loop once it is; in the loop itself if there is no
+ * worker.  A failure is logged and never completed.  Returns 0. */
+int daemon_persist_submit(struct daemon *d, const struct fsm_persist *rec, uint64_t seq);
 /* All records under state_dir; *recs malloc'd (NULL when n = 0). */
 int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n);
 int daemon_audit_open(struct daemon *d);
@@ -188,5 +200,9 @@ void daemon_status_stop(struct daemon *d);
 void daemon_log_init(struct daemon *d);
 void daemon_log_set_level(struct daemon *d);
 void daemon_log_fini(void);
+/* A CPG message from node `from` was dropped: true if it may be logged in
+ * full; otherwise it is counted and summed up once per 10 s. */
+bool daemon_log_drop_ok(struct daemon *d, uint32_t from);
+void daemon_log_drop_free(struct daemon *d);
 
 #endif

@@ -62,9 +62,11 @@ start=$SECONDS
 errfd=2
 
 if [ "$install" = 1 ]; then
+	say "checking packages (apt-get installs what is missing) ..."
 	"$top/test/install-deps.sh" >/tmp/demo-install.$$.log 2>&1 ||
 		{ cat /tmp/demo-install.$$.log >&2; rm -f /tmp/demo-install.$$.log; die "package installation failed"; }
 	rm -f /tmp/demo-install.$$.log
+	say "packages ready after $((SECONDS - start)) s"
 fi
 
 bdir=${DEMO_BUILD_DIR:-$top/_build/demo}
@@ -74,7 +76,7 @@ if [ "$build" = 1 ]; then
 	{
 		{ [ -x "$top/configure" ] || (cd "$top" && ./autogen.sh); } &&
 			{ [ -f "$bdir/Makefile" ] || (cd "$bdir" && "$top/configure" -q); } &&
-			make -C "$bdir" -s -j"$(nproc)" &&
+			make -C "$bdir/arbiter" -s -j"$(nproc)" &&
 			make -C "$bdir/test" -s lab/qmpcall
 	} >"$bdir.log" 2>&1 || { tail -30 "$bdir.log" >&2; die "build failed (log: $bdir.log)"; }
 	say "built in $((SECONDS - start)) s"

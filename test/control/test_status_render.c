@@ -25,7 +25,7 @@
 #define NOW_MS INT64_C(1764102674123)
 
 static const char *const status_cases[] = {
-	"protected", "mixed", "gate-closed", "empty", "garbage",
+	"protected", "mixed", "gate-closed", "empty", "garbage", "refused",
 };
 
 static char *data_path(const char *name, const char *ext)

@@ -4,19 +4,26 @@
 #   dl_up [POLICY]              lab_up 3 1000, one qmp-sim, a config per node (fence_policy
 #                               POLICY, default none + allow_unsafe)
 #   dl_sim JSON...              one request per argument to the simulator's control socket
-#   dl_pair NAME                VM NAME: primary NAMEp on n1, secondary NAMEs on n2, paired;
-#                               VM files on n1 and n2 (n3 is the witness)
+#   dl_pair NAME [JSON]         VM NAME: primary NAMEp on n1, secondary NAMEs on n2, paired;
+#                               VM files on n1 and n2 (n3 is the witness); JSON: more vm-add
+#                               fields, e.g. ',"process":true' (a listener process per
+#                               simulated QEMU, so that its death is a pidfd exit)
 #   dl_arb_start I / dl_arb_kill I [SIG]   start / signal node I's colo-arbiterd
 #   dl_status I                 node I's status JSON (run_dir/status.json)
 #   dl_jq I FILTER              jq -e FILTER on it
 #   dl_wait SECS CMD...         poll CMD every 0.1 s
+#   dl_check DESC CMD...        one TAP line (dl_dump on failure); DL_BAD=1 once one failed
+#   dl_st I VM STATUS, dl_protected VM..., dl_count_cmd SIMVM CMD, dl_sim_pid SIMVM
 #
 # One qmp-sim serves every node: a COLO pair spans two simulated QEMUs and qmp-sim links
 # peers only inside one process (CONTROL.md). Its QMP sockets live under the lab's directory
 # in /tmp, which every node namespace shares (unix sockets are filesystem objects, reachable
-# across network namespaces). Consequence: every simulated QEMU has the simulator's pid, so
-# SO_PEERCRED/pidfd name the simulator; a sim `kill` of one VM is a QMP hang-up, never a
-# pidfd exit. Everything is started through lab_spawn/lab_track: lab_down kills it by PID.
+# across network namespaces). Consequence: by default every simulated QEMU has the
+# simulator's pid, so SO_PEERCRED/pidfd name the simulator and a sim `kill` of one VM is a QMP
+# hang-up, never a pidfd exit. dl_pair NAME ',"process":true' gives each simulated QEMU a
+# listener process of its own (qmp-sim CONTROL.md): SO_PEERCRED names it, the sim's `kill`
+# kills it, and the daemon's SIGKILL of a stale side really ends that VM.
+# Everything is started through lab_spawn/lab_track: lab_down kills it by PID.
 
 DL_ARBD="$TOP_BUILDDIR/arbiter/colo-arbiterd"
 DL_SOCKLINE="$TOP_BUILDDIR/test/daemon/sockline"
@@ -98,10 +105,10 @@ EOV
 	fi
 }
 
-dl_pair() { # name
-	local v=$1
-	dl_sim "{\"cmd\":\"vm-add\",\"name\":\"${v}p\",\"qmp\":\"$LAB_DIR/${v}p.qmp\"}" \
-		"{\"cmd\":\"vm-add\",\"name\":\"${v}s\",\"qmp\":\"$LAB_DIR/${v}s.qmp\",\"incoming\":true}" \
+dl_pair() { # name [extra vm-add fields]
+	local v=$1 x=${2:-}
+	dl_sim "{\"cmd\":\"vm-add\",\"name\":\"${v}p\",\"qmp\":\"$LAB_DIR/${v}p.qmp\"$x}" \
+		"{\"cmd\":\"vm-add\",\"name\":\"${v}s\",\"qmp\":\"$LAB_DIR/${v}s.qmp\",\"incoming\":true$x}" \
 		"{\"cmd\":\"pair\",\"primary\":\"${v}p\",\"secondary\":\"${v}s\"}" >/dev/null || return 1
 	dl_vmfile 1 "$v" "$LAB_DIR/${v}p.qmp" primary 2
 	dl_vmfile 2 "$v" "$LAB_DIR/${v}s.qmp" secondary 1
@@ -151,3 +158,27 @@ dl_sim_cmds() { # simvm
 dl_sim_state() { # simvm
 	dl_sim "{\"cmd\":\"state\",\"name\":\"$1\"}" | jq -ce .state
 }
+
+# ---- TAP helpers shared by the scenario files (test_daemon_lab.sh keeps its own) ----
+DL_N=0 DL_BAD=0
+dl_check() { # description, command...
+	local d=$1
+	shift
+	DL_N=$((DL_N + 1))
+	if "$@"; then echo "ok $DL_N - $d"; else DL_BAD=1; echo "not ok $DL_N - $d"; dl_dump; fi
+}
+dl_dump() {
+	local i
+	for i in 1 2 3; do
+		echo "# --- n$i status: $(dl_status "$i" | jq -c '[.cluster.gate, (.vms[] | [.name, .status, .epoch.n, .why])]' 2>/dev/null)"
+		grep -E '\[(notice|warning|error|crit)' "$LAB_DIR/n$i/arb.log" 2>/dev/null | tail -15 | sed 's/^/#   /'
+	done
+}
+dl_st() { dl_jq "$1" ".vms[] | select(.name==\"$2\") | .status==\"$3\""; } # node vm status
+dl_count_cmd() { dl_sim_cmds "$1" | jq "[.[] | select(. == \"$2\")] | length"; } # simvm cmd
+dl_protected() { # vm... : protected on n1 and n2
+	local v i
+	for v in "$@"; do for i in 1 2; do dl_st "$i" "$v" protected || return 1; done; done
+}
+# simulator's pid of VM SIMVM (its listener process with "process":true)
+dl_sim_pid() { dl_sim "{\"cmd\":\"state\",\"name\":\"$1\"}" | jq -e .state.pid; }

@@ -191,6 +191,9 @@ struct sim_vm {
 	bool vanished;       /* silent-loss: nothing answers any more */
 	bool hang_fault;     /* fault "hang" */
 	bool fast;
+	bool no_accept;      /* fault "no-accept": new connections wait */
+	int child_pid;       /* "process":true: the listener process, else 0 */
+	int child_fd;        /* its end of the pair; EOF = it died; -1 none */
 
 	/* --- the QEMU model --- */
 	char status[16];     /* running, paused, inmigrate, postmigrate, ... */
@@ -253,8 +256,8 @@ void sim_logf(const char *fmt, ...) ATTR_PRINTF(1, 2);
 
 /* ---- sim_monitor.c ---- */
 struct sim_vm *sim_vm_new(const char *name, enum sim_build b, bool incoming,
-			  char **paths, int npaths, bool fast, char *err,
-			  size_t errlen);
+			  char **paths, int npaths, bool fast, bool process,
+			  char *err, size_t errlen);
 void sim_vm_free(struct sim_vm *vm);
 void sim_vm_close_sockets(struct sim_vm *vm, bool unlink_files);
 struct sim_conn *sim_conn_find(struct sim_vm *vm, uint64_t id);
@@ -275,6 +278,12 @@ void sim_conn_readable(struct sim_conn *c);
 void sim_conn_writable(struct sim_conn *c);
 void sim_vm_kill_now(struct sim_vm *vm, bool reset_peer);
 json_t *sim_error(const char *cls, const char *fmt, ...) ATTR_PRINTF(2, 3);
+
+/* ---- sim_proc.c ---- */
+/* Listening sockets created by a child of their own (vm->child_pid). */
+int sim_proc_spawn(struct sim_vm *vm, char **paths, int n, char *err, size_t errlen);
+/* SIGKILL and reap it (idempotent). */
+void sim_proc_kill(struct sim_vm *vm);
 
 /* ---- sim_colo.c ---- */
 void colo_vm_init(struct sim_vm *vm, bool incoming);

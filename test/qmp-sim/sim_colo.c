@@ -1664,7 +1664,8 @@ json_t *colo_state(struct sim_vm *vm)
 				vm->hang_fault || vm->vanished,
 		"peer", vm->peer,
 		"connected", connected,
-		"pid", (json_int_t)(0x7fff0000 + vm->index),
+		"pid", (json_int_t)(vm->child_pid ? vm->child_pid :
+				   0x7fff0000 + vm->index),
 		"build", sim_build_to_str(vm->build),
 		"alive", vm->alive,
 		"vanished", vm->vanished,

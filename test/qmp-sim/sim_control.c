@@ -57,6 +57,7 @@ static json_t *do_vm_add(json_t *req)
 	const char *version = str_field(req, "version");
 	json_t *inc = json_object_get(req, "incoming");
 	json_t *fast = json_object_get(req, "fast");
+	json_t *proc = json_object_get(req, "process");
 	char *paths[SIM_MAX_SOCKS];
 	enum sim_build b = SIM_BUILD_COLO;
 	struct sim_vm *vm, **tail;
@@ -102,8 +103,10 @@ static json_t *do_vm_add(json_t *req)
 		return ctl_err("field 'incoming' must be a boolean");
 	if (fast && !json_is_boolean(fast))
 		return ctl_err("field 'fast' must be a boolean");
+	if (proc && !json_is_boolean(proc))
+		return ctl_err("field 'process' must be a boolean");
 	vm = sim_vm_new(name, b, json_is_true(inc), paths, n,
-			json_is_true(fast), err, sizeof(err));
+			json_is_true(fast), json_is_true(proc), err, sizeof(err));
 	if (!vm)
 		return ctl_err("%s", err);
 	for (tail = &sim_vms; *tail; tail = &(*tail)->next)
@@ -187,10 +190,15 @@ static json_t *do_fault(json_t *req)
 			sim_fault_free(f);
 		}
 		vm->hang_fault = false;
+		vm->no_accept = false;
 		return ctl_ok();
 	}
 	if (!strcmp(kind, "hang")) {
 		vm->hang_fault = true;
+		return ctl_ok();
+	}
+	if (!strcmp(kind, "no-accept")) {
+		vm->no_accept = true;
 		return ctl_ok();
 	}
 	f = calloc(1, sizeof(*f));

@@ -276,7 +276,7 @@ static void usage(void)
 		"usage: qmp-sim --control PATH [--log FILE] [--pidfile FILE]\n");
 }
 
-enum pkind { P_CTL_LISTEN, P_CTL, P_VM_LISTEN, P_CONN };
+enum pkind { P_CTL_LISTEN, P_CTL, P_VM_LISTEN, P_CONN, P_VM_CHILD };
 struct pref {
 	enum pkind kind;
 	void *ptr;
@@ -362,7 +362,7 @@ int main(int argc, char **argv)
 		for (vm = sim_vms; vm; vm = vm->next) {
 			struct sim_conn *c;
 
-			need += (size_t)vm->nsocks;
+			need += (size_t)vm->nsocks + 1;
 			for (c = vm->conns; c; c = c->next)
 				need++;
 		}
@@ -402,10 +402,15 @@ int main(int argc, char **argv)
 						busy = true;
 				/* one client per socket: others wait in the backlog */
 				pfd[n] = (struct pollfd){
-					.fd = (busy || frozen) ? -1 :
+					.fd = (busy || frozen || vm->no_accept) ? -1 :
 					      vm->listen_fd[s],
 					.events = POLLIN };
 				refs[n++] = (struct pref){ P_VM_LISTEN, vm, s };
+			}
+			if (vm->child_fd >= 0) {
+				pfd[n] = (struct pollfd){ .fd = vm->child_fd,
+							  .events = POLLIN };
+				refs[n++] = (struct pref){ P_VM_CHILD, vm, 0 };
 			}
 			for (c = vm->conns; c; c = c->next) {
 				short ev = 0;
@@ -469,6 +474,15 @@ int main(int argc, char **argv)
 				case P_VM_LISTEN:
 					sim_vm_accept(refs[i].ptr, refs[i].sock);
 					break;
+				case P_VM_CHILD: {
+					/* killed from outside (the arbiter's SIGKILL) */
+					struct sim_vm *dv = refs[i].ptr;
+
+					sim_logf("%s: listener process %d died", dv->name,
+						 dv->child_pid);
+					sim_vm_kill_now(dv, true);
+					break;
+				}
 				case P_CONN: {
 					struct sim_conn *c = refs[i].ptr;
 

@@ -694,8 +694,8 @@ static int listen_unix(const char *path, char *err, size_t errlen)
 }
 
 struct sim_vm *sim_vm_new(const char *name, enum sim_build b, bool incoming,
-			  char **paths, int npaths, bool fast, char *err,
-			  size_t errlen)
+			  char **paths, int npaths, bool fast, bool process,
+			  char *err, size_t errlen)
 {
 	static int vm_index;
 	struct sim_vm *vm = calloc(1, sizeof(*vm));
@@ -711,11 +711,19 @@ struct sim_vm *sim_vm_new(const char *name, enum sim_build b, bool incoming,
 	vm->fast = fast;
 	vm->alive = true;
 	vm->log = json_array();
+	vm->child_fd = -1;
 	for (i = 0; i < SIM_MAX_SOCKS; i++)
 		vm->listen_fd[i] = -1;
 	for (i = 0; i < npaths; i++) {
 		vm->sock_path[i] = strdup(paths[i]);
 		vm->nsocks = i + 1;
+	}
+	if (process && sim_proc_spawn(vm, paths, npaths, err, errlen) < 0) {
+		sim_vm_close_sockets(vm, true);
+		sim_vm_free(vm);
+		return NULL;
+	}
+	for (i = 0; i < npaths && !process; i++) {
 		vm->listen_fd[i] = listen_unix(paths[i], err, errlen);
 		if (vm->listen_fd[i] < 0) {
 			sim_vm_close_sockets(vm, true);
@@ -733,6 +741,8 @@ void sim_vm_close_sockets(struct sim_vm *vm, bool unlink_files)
 {
 	int i;
 
+	/* the process first: its pidfd fires no later than the hang-up */
+	sim_proc_kill(vm);
 	while (vm->conns) {
 		struct sim_conn *c = vm->conns;
 

@@ -2,7 +2,8 @@
  * test_sim_control.c: qmp-sim's control protocol and monitor edge cases:
  * malformed and unknown requests, unknown VMs, 500 VMs added, listed and
  * idle, one client per QMP socket, QEMU's negotiation errors, the fault
- * injections, and a clean exit (also on SIGTERM) that removes every socket.
+ * injections, a VM with a listener process of its own ("process":true), and
+ * a clean exit (also on SIGTERM) that removes every socket.
  * Prints TAP. Every simulator it starts is stopped, also on failure.
  */
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -277,6 +279,114 @@ static void test_many_vms(struct simtest_sim *s)
 		socks += exists(p);
 	}
 	check(ok && socks == 0, "vm-remove of 500 VMs removes their sockets");
+}
+
+static json_t *vm_state(struct simtest_sim *s, const char *name)
+{
+	json_t *r = simtest_ctlf(s, "{\"cmd\":\"state\",\"name\":\"%s\"}", name);
+	json_t *st = json_incref(json_object_get(r, "state"));
+
+	json_decref(r);
+	return st;
+}
+
+static long long state_int(struct simtest_sim *s, const char *name, const char *key)
+{
+	json_t *st = vm_state(s, name);
+	json_t *v = json_object_get(st, key);
+	long long x = json_is_integer(v) ? json_integer_value(v) :
+		      json_is_boolean(v) ? json_is_true(v) : -1;
+
+	json_decref(st);
+	return x;
+}
+
+static pid_t peer_pid(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 ? cr.pid : -1;
+}
+
+/* true once VM name's state key has the value want (within ms) */
+static bool state_becomes(struct simtest_sim *s, const char *name, const char *key,
+			  long long want, int ms)
+{
+	long long end = simtest_now_ms() + ms;
+
+	do {
+		if (state_int(s, name, key) == want)
+			return true;
+		simtest_sleep_ms(20);
+	} while (simtest_now_ms() < end);
+	return false;
+}
+
+/* vm-add "process":true: a listener process per VM that dies like a QEMU,
+ * and the no-accept fault */
+static void test_process(struct simtest_sim *s)
+{
+	struct simtest_conn a, b;
+	char p[256], p2[256], *g = NULL;
+	pid_t pid, pid2;
+
+	snprintf(p, sizeof(p), "%s/proc.sock", s->dir);
+	check(simtest_ctl_ok(s, "{\"cmd\":\"vm-add\",\"name\":\"proc\",\"qmp\":\"%s\","
+			     "\"process\":true}", p), "process: vm-add with its own process");
+	check(ctl_fails(s, "{\"cmd\":\"vm-add\",\"name\":\"x\",\"qmp\":\"/tmp/x\","
+			"\"process\":1}", "'process' must be a boolean"),
+	      "process: a non-boolean 'process' is refused");
+	pid = (pid_t)state_int(s, "proc", "pid");
+	check(pid > 0 && pid != s->pid && kill(pid, 0) == 0,
+	      "process: state pid %d is a live process, not the simulator (%d)", (int)pid,
+	      (int)s->pid);
+	g = qmp_open(&a, s, "proc", 5000);
+	check(g && peer_pid(a.fd) == pid, "process: greeted, SO_PEERCRED names it (%d)",
+	      (int)peer_pid(a.fd));
+	free(g);
+	g = NULL;
+	check(simtest_ctl_ok(s, "{\"cmd\":\"fault\",\"name\":\"proc\",\"fault\":\"no-accept\"}") &&
+	      is_return(qmp_cmd(&a, "{\"execute\":\"qmp_capabilities\"}", 3000)) &&
+	      is_return(qmp_cmd(&a, "{\"execute\":\"query-status\"}", 3000)),
+	      "no-accept: the connected client is still served");
+	simtest_close(&a);
+	simtest_connect(&b, p);
+	check(simtest_read_line(&b, 500, &g) == 0, "no-accept: a new client gets no greeting");
+	check(simtest_ctl_ok(s, "{\"cmd\":\"fault\",\"name\":\"proc\",\"fault\":\"clear\"}") &&
+	      simtest_read_line(&b, 5000, &g) == 1 && strstr(g, "\"QMP\""),
+	      "no-accept: greeted after clear");
+	free(g);
+	check(simtest_ctl_ok(s, "{\"cmd\":\"kill\",\"name\":\"proc\"}") &&
+	      kill(pid, 0) < 0 && errno == ESRCH && simtest_wait_eof(&b, 3000),
+	      "process: kill ends the process (reaped) and closes the client");
+	simtest_close(&b);
+	check(simtest_connect(&b, p) < 0 && state_int(s, "proc", "alive") == 0,
+	      "process: killed: connect refused, state alive false");
+	simtest_close(&b);
+
+	/* killed from outside: the simulator notices, the peer reacts */
+	snprintf(p, sizeof(p), "%s/pp.sock", s->dir);
+	snprintf(p2, sizeof(p2), "%s/ps.sock", s->dir);
+	simtest_ctl_ok(s, "{\"cmd\":\"vm-add\",\"name\":\"pp\",\"qmp\":\"%s\",\"process\":true}", p);
+	simtest_ctl_ok(s, "{\"cmd\":\"vm-add\",\"name\":\"ps\",\"qmp\":\"%s\",\"process\":true,"
+		       "\"incoming\":true}", p2);
+	check(simtest_ctl_ok(s, "{\"cmd\":\"pair\",\"primary\":\"pp\",\"secondary\":\"ps\"}"),
+	      "process: two such VMs pair");
+	pid = (pid_t)state_int(s, "pp", "pid");
+	pid2 = (pid_t)state_int(s, "ps", "pid");
+	g = qmp_open(&a, s, "pp", 5000);
+	free(g);
+	check(pid > 0 && pid2 > 0 && pid != pid2 && kill(pid, SIGKILL) == 0 &&
+	      state_becomes(s, "pp", "alive", 0, 3000) && simtest_wait_eof(&a, 3000),
+	      "process: SIGKILL from outside is the VM's death (alive false, client closed)");
+	check(state_becomes(s, "ps", "colo_exited", 1, 3000),
+	      "process: the peer sees the primary killed (COLO_EXIT)");
+	simtest_close(&a);
+	simtest_ctl_ok(s, "{\"cmd\":\"vm-remove\",\"name\":\"ps\"}");
+	check(kill(pid2, 0) < 0 && errno == ESRCH, "process: vm-remove ends the process");
+	simtest_ctl_ok(s, "{\"cmd\":\"vm-remove\",\"name\":\"pp\"}");
+	simtest_ctl_ok(s, "{\"cmd\":\"vm-remove\",\"name\":\"proc\"}");
 }
 
 static void test_one_client(struct simtest_sim *s)
@@ -823,6 +933,7 @@ int main(void)
 	simtest_ctl_ok(&s, "{\"cmd\":\"vm-remove\",\"name\":\"solo\"}");
 	simtest_ctl_ok(&s, "{\"cmd\":\"vm-remove\",\"name\":\"mon\"}");
 	test_builds_and_yank(&s);
+	test_process(&s);
 	test_noise(&s);
 	test_model(&s);
 	test_many_vms(&s);
