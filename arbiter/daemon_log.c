@@ -46,8 +46,8 @@ void daemon_log_init(struct daemon *d)
 {
 	qb_log_init("colo-arbiterd", LOG_DAEMON, LOG_INFO);
 	qb_log_format_set(QB_LOG_SYSLOG, "%b");
-	qb_log_format_set(QB_LOG_STDERR, "%t %N [%p] %b");
-	qb_log_format_set(QB_LOG_BLACKBOX, "%t %N [%p] %b");
+	qb_log_format_set(QB_LOG_STDERR, "%T %N [%p] %b");
+	qb_log_format_set(QB_LOG_BLACKBOX, "%T %N [%p] %b");
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_SIZE, 1024 * 1024);
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_THREADED, QB_FALSE);
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);
