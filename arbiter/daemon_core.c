@@ -7,8 +7,10 @@
  * status) or handed off (persistence and audit lines to the worker thread,
  * whose PERSIST_DONE comes back as an event).  Events raised while actions
  * run queue behind and run next, never re-entrantly.
- * Also translates the membership module's events 1:1 into fsm events, and
- * keeps CPG sends in order when corosync refuses them for a while.
+ * Also translates the membership module's events 1:1 into fsm events
+ * (a delivered batch into its messages, in order), and sends the fsm's
+ * messages of one loop iteration together, in order, also when corosync
+ * refuses them for a while.
  * Must not block: every wait is a loop source, the worker or a child.
  */
 #include "daemon.h"
@@ -96,20 +98,13 @@ static const char *event_vm(const struct fsm_event *ev)
 	}
 }
 
-int daemon_post(struct daemon *d, struct fsm_event *ev)
+/* Steps the fsm on every queued event, oldest first, with what each one
+ * adds behind it.  Returns the first step's result. */
+static int drain(struct daemon *d)
 {
 	bool gate_before, first = true;
 	int first_rc = 0;
 
-	if (!d->fsm)
-		return -ENOTCONN; /* nothing decides before the first IPC_UP */
-	if (evq_push(d, ev)) {
-		qb_log(LOG_CRIT, "node=%u: event queue overflow, dropping %s", d->nodeid,
-		       fsm_event_kind_to_str(ev->kind));
-		return -ENOSPC;
-	}
-	if (d->stepping)
-		return 0;
 	d->stepping = true;
 	gate_before = fsm_gate_open(d->fsm);
 	while (d->evq_n) {
@@ -149,6 +144,30 @@ int daemon_post(struct daemon *d, struct fsm_event *ev)
 		daemon_status_changed(d);
 	}
 	return first_rc;
+}
+
+static int post_push(struct daemon *d, const struct fsm_event *ev)
+{
+	if (evq_push(d, ev)) {
+		qb_log(LOG_CRIT, "node=%u: event queue overflow, dropping %s", d->nodeid,
+		       fsm_event_kind_to_str(ev->kind));
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+int daemon_post(struct daemon *d, struct fsm_event *ev)
+{
+	int rc;
+
+	if (!d->fsm)
+		return -ENOTCONN; /* nothing decides before the first IPC_UP */
+	rc = post_push(d, ev);
+	if (rc)
+		return rc;
+	if (d->stepping)
+		return 0;
+	return drain(d);
 }
 
 /* ---- timers ------------------------------------------------------------ */
@@ -212,17 +231,80 @@ static void timer_start(struct daemon *d, enum fsm_timer_id id, uint32_t vm,
 
 /* ---- CPG sends ----------------------------------------------------------- */
 
-static int send_now(struct daemon *d, const struct fsm_msg *m)
-{
-	char buf[PEER_MSG_MAX];
-	int len = peer_msg_encode(m, buf, sizeof(buf));
+/*
+ * CPG sends.  The fsm's SEND actions queue here, in order, and go out
+ * together once the loop has finished what it is doing (a 0 ms timer):
+ * everything one loop iteration decided becomes one CPG message, a lone
+ * message as itself (the 1.0 bytes), several in a peer_msg batch.  With
+ * hundreds of VMs one event sends hundreds of messages (a node loss: a
+ * PROPOSE and a STATE per VM; a state round: a STATE per VM); one by one
+ * they flooded corosync's queue and delayed the own LIVENESS behind them
+ * past the liveness bound, which closed the gate.  A batch is delivered
+ * whole in one view, so the agreed order of the messages is what it would
+ * be had they gone out back to back (doc/peer-protocol.md).
+ */
 
-	if (len < 0) {
-		qb_log(LOG_ERR, "node=%u vm=%s: cannot encode %s: %s", d->nodeid,
-		       m->vm[0] ? m->vm : "-", fsm_msg_kind_to_str(m->kind), strerror(-len));
-		return 0; /* not retryable */
+static struct fsm_msg *sendq_at(struct daemon *d, unsigned i)
+{
+	return &d->sendq[(d->sendq_head + i) % d->sendq_cap];
+}
+
+/* Encodes the queue from entry `from` into one CPG message in buf and sets
+ * *taken to the entries it covers (entries that cannot be encoded are
+ * logged and dropped: not retryable).  Returns the length, 0 if nothing
+ * was encodable. */
+static size_t send_build(struct daemon *d, unsigned from, uint8_t *buf, size_t cap,
+			 unsigned *taken)
+{
+	uint8_t one[PEER_MSG_MAX], first[PEER_MSG_MAX];
+	size_t len = 0, first_len = 0;
+	unsigned i, count = 0;
+
+	for (i = from; i < d->sendq_n; i++) {
+		const struct fsm_msg *m = sendq_at(d, i);
+		int n = peer_msg_encode(m, count ? one : first, PEER_MSG_MAX);
+		int r;
+
+		if (n < 0) {
+			qb_log(LOG_ERR, "node=%u vm=%s: cannot encode %s: %s", d->nodeid,
+			       m->vm[0] ? m->vm : "-", fsm_msg_kind_to_str(m->kind),
+			       strerror(-n));
+			continue;
+		}
+		if (count == 0) {
+			first_len = (size_t)n; /* bare unless a second one follows */
+			count = 1;
+			continue;
+		}
+		if (count == 1) {
+			r = peer_batch_init(buf, cap);
+			if (r > 0)
+				r = peer_batch_add(buf, cap, (size_t)r, first, first_len);
+			if (r < 0)
+				break;
+			len = (size_t)r;
+		}
+		r = peer_batch_add(buf, cap, len, one, (size_t)n);
+		if (r < 0)
+			break; /* full: the next CPG message starts with this one */
+		len = (size_t)r;
+		count++;
 	}
-	return membership_send(d->mem, buf, (size_t)len);
+	*taken = i - from;
+	if (count == 1) {
+		memcpy(buf, first, first_len);
+		len = first_len;
+	}
+	return count ? len : 0;
+}
+
+/* corosync's limit for one message (cpg_max_atomic_msgsize), at most a
+ * full batch; a message it cannot take in a batch goes out alone */
+static size_t send_cap(struct daemon *d)
+{
+	size_t cap = membership_max_msg_len(d->mem);
+
+	return cap > PEER_BATCH_MAX ? PEER_BATCH_MAX : cap;
 }
 
 static void send_retry(void *data);
@@ -230,60 +312,55 @@ static void send_retry(void *data);
 #define SEND_RETRY_MIN_MS 1
 #define SEND_RETRY_MAX_MS 50
 
-static void send_arm(struct daemon *d)
+static void send_arm(struct daemon *d, unsigned ms)
 {
 	if (d->send_retry_armed)
 		return;
-	if (d->send_retry_ms < SEND_RETRY_MIN_MS)
-		d->send_retry_ms = SEND_RETRY_MIN_MS;
-	if (qb_loop_timer_add(d->loop, QB_LOOP_HIGH,
-			      (uint64_t)d->send_retry_ms * QB_TIME_NS_IN_MSEC, d, send_retry,
-			      &d->send_retry) == 0)
+	if (qb_loop_timer_add(d->loop, QB_LOOP_HIGH, (uint64_t)ms * QB_TIME_NS_IN_MSEC, d,
+			      send_retry, &d->send_retry) == 0)
 		d->send_retry_armed = true;
 	else
-		qb_log(LOG_CRIT, "node=%u: cannot arm the send retry timer", d->nodeid);
-}
-
-static struct fsm_msg *sendq_at(struct daemon *d, unsigned i)
-{
-	return &d->sendq[(d->sendq_head + i) % d->sendq_cap];
+		qb_log(LOG_CRIT, "node=%u: cannot arm the send timer", d->nodeid);
 }
 
 /* Sends what corosync takes now, oldest first, and stops at the first
  * refusal: a later message must never overtake an earlier one (a lost
- * SYNC_DONE would close the barrier).  Returns how many went out.  Called
- * on every corosync dispatch: a ring, so that costs nothing per message
- * left in the queue. */
+ * SYNC_DONE would close the barrier).  Returns how many queued messages
+ * went out.  Also called on every corosync dispatch. */
 static unsigned send_flush(struct daemon *d)
 {
-	unsigned i;
+	static uint8_t buf[PEER_BATCH_MAX]; /* loop thread only */
+	size_t cap = send_cap(d);
+	unsigned done = 0, cpg = 0;
 
-	for (i = 0; i < d->sendq_n; i++) {
-		const struct fsm_msg *m = sendq_at(d, i);
-		int rc = send_now(d, m);
+	while (done < d->sendq_n) {
+		unsigned taken = 0;
+		size_t len = send_build(d, done, buf, cap, &taken);
+		int rc = len ? membership_send(d->mem, buf, len) : 0;
 
 		if (rc == -EAGAIN || rc == -ENOTCONN)
 			break;
 		if (rc)
-			qb_log(LOG_WARNING, "node=%u vm=%s: send %s failed: %s", d->nodeid,
-			       m->vm[0] ? m->vm : "-", fsm_msg_kind_to_str(m->kind),
-			       strerror(-rc));
+			qb_log(LOG_WARNING, "node=%u: send of %u messages (%zu bytes) failed: %s",
+			       d->nodeid, taken, len, strerror(-rc));
+		done += taken;
+		cpg++;
 	}
-	if (i) {
-		d->sendq_head = (d->sendq_head + i) % d->sendq_cap;
-		d->sendq_n -= i;
-		qb_log(LOG_DEBUG, "node=%u: %u queued sends out, %u left", d->nodeid, i,
-		       d->sendq_n);
+	if (done) {
+		d->sendq_head = (d->sendq_head + done) % d->sendq_cap;
+		d->sendq_n -= done;
+		qb_log(LOG_DEBUG, "node=%u: %u messages out in %u CPG messages, %u left",
+		       d->nodeid, done, cpg, d->sendq_n);
 	}
 	if (!d->sendq_n) {
 		if (d->send_retry_armed)
 			qb_loop_timer_del(d->loop, d->send_retry);
 		d->send_retry_armed = false;
-		d->send_retry_ms = SEND_RETRY_MIN_MS;
+		d->send_retry_ms = 0;
 		d->sendq_head = 0;
 		d->sendq_dropping = false;
 	}
-	return i;
+	return done;
 }
 
 /* bounded (4.5 MiB): the fsm announces again anyway (M5) */
@@ -316,12 +393,13 @@ static void send_queue(struct daemon *d, const struct fsm_msg *m)
 	}
 	*sendq_at(d, d->sendq_n) = *m;
 	d->sendq_n++;
-	send_arm(d);
 }
 
-/* corosync refuses sends while it syncs; it takes them again as soon as
- * the sync ends, and that moment is not announced: a short backoff finds
- * it (1 ms doubling to 50) and any membership dispatch tries at once. */
+/* The 0 ms timer after a send was queued, or the backoff after corosync
+ * refused: corosync refuses sends while it syncs and takes them again as
+ * soon as the sync ends, a moment it does not announce: a short backoff
+ * finds it (1 ms doubling to 50) and any membership dispatch tries at
+ * once. */
 static void send_retry(void *data)
 {
 	struct daemon *d = data;
@@ -329,24 +407,19 @@ static void send_retry(void *data)
 	d->send_retry_armed = false;
 	if (send_flush(d))
 		d->send_retry_ms = SEND_RETRY_MIN_MS;
+	else if (d->send_retry_ms < SEND_RETRY_MIN_MS)
+		d->send_retry_ms = SEND_RETRY_MIN_MS;
 	else if (d->send_retry_ms < SEND_RETRY_MAX_MS)
 		d->send_retry_ms = d->send_retry_ms * 2 > SEND_RETRY_MAX_MS ?
 			SEND_RETRY_MAX_MS : d->send_retry_ms * 2;
 	if (d->sendq_n)
-		send_arm(d);
+		send_arm(d, d->send_retry_ms);
 }
 
 static void do_send(struct daemon *d, const struct fsm_msg *m)
 {
-	int rc = d->sendq_n ? -EAGAIN : send_now(d, m); /* keep the order */
-
-	if (rc == -EAGAIN || rc == -ENOTCONN) {
-		send_queue(d, m);
-		return;
-	}
-	if (rc)
-		qb_log(LOG_WARNING, "node=%u vm=%s: send %s failed: %s", d->nodeid,
-		       m->vm[0] ? m->vm : "-", fsm_msg_kind_to_str(m->kind), strerror(-rc));
+	send_queue(d, m);
+	send_arm(d, 0); /* after the rest of this loop iteration */
 }
 
 /* ---- actions ------------------------------------------------------------- */
@@ -460,22 +533,75 @@ static unsigned copy_members(struct fsm_cpg_member *dst,
 	return (unsigned)n;
 }
 
+static void drop_log(struct daemon *d, const struct membership_deliver *m, int rc,
+		     const struct peer_msg_error *err)
+{
+	/* state untouched; a flood of them must not flood the log */
+	if (daemon_log_drop_ok(d, m->nodeid))
+		qb_log(LOG_WARNING,
+		       "node=%u: dropped a CPG message from node %u pid %u (%zu bytes): "
+		       "%s: %s: %s", d->nodeid, m->nodeid, m->pid, m->len, strerror(-rc),
+		       err->member, err->msg);
+}
+
+/* A batch: its messages step the fsm back to back, as PEER_MSG events in
+ * their order, before anything else is dispatched. */
+static void deliver_batch(struct daemon *d, const struct membership_deliver *m)
+{
+	struct peer_msg_error err;
+	struct fsm_event ev;
+	struct fsm_msg *msgs;
+	unsigned cap = m->len >= PEER_MSG_HDR_LEN ? peer_batch_count(m->data) : 0, n = 0;
+	int rc;
+
+	memset(&err, 0, sizeof(err));
+	if (cap == 0 || cap > PEER_BATCH_MAX_MSGS)
+		cap = 1; /* the decoder names what is wrong */
+	msgs = calloc(cap, sizeof(*msgs));
+	if (!msgs) {
+		qb_log(LOG_CRIT, "node=%u: no memory for a batch of %u from node %u", d->nodeid,
+		       cap, m->nodeid);
+		return;
+	}
+	rc = peer_batch_decode(m->data, m->len, msgs, cap, &n, &err);
+	if (rc) {
+		drop_log(d, m, rc, &err);
+		free(msgs);
+		return;
+	}
+	qb_log(LOG_DEBUG, "node=%u: batch of %u messages (%zu bytes) from node %u", d->nodeid,
+	       n, m->len, m->nodeid);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = FSM_EV_PEER_MSG;
+	ev.u.peer.from = m->nodeid; /* the CPG sender, never a payload field */
+	for (unsigned i = 0; i < n && d->fsm; i++) {
+		ev.u.peer.msg = msgs[i];
+		qb_log(LOG_DEBUG, "node=%u vm=%s: %s from node %u", d->nodeid,
+		       msgs[i].vm[0] ? msgs[i].vm : "-", fsm_msg_kind_to_str(msgs[i].kind),
+		       m->nodeid);
+		if (post_push(d, &ev))
+			break;
+	}
+	free(msgs);
+	if (d->fsm && !d->stepping)
+		drain(d);
+}
+
 static void deliver(struct daemon *d, const struct membership_deliver *m)
 {
 	struct fsm_event ev;
 	struct peer_msg_error err;
 	int rc;
 
+	if (peer_batch_is(m->data, m->len)) {
+		deliver_batch(d, m);
+		return;
+	}
 	memset(&ev, 0, sizeof(ev));
 	memset(&err, 0, sizeof(err));
 	rc = peer_msg_decode(m->data, m->len, &ev.u.peer.msg, &err);
 	if (rc) {
-		/* state untouched; a flood of them must not flood the log */
-		if (daemon_log_drop_ok(d, m->nodeid))
-			qb_log(LOG_WARNING,
-			       "node=%u: dropped a CPG message from node %u pid %u (%zu bytes): "
-			       "%s: %s: %s", d->nodeid, m->nodeid, m->pid, m->len, strerror(-rc),
-			       err.member, err.msg);
+		drop_log(d, m, rc, &err);
 		return;
 	}
 	ev.kind = FSM_EV_PEER_MSG;

@@ -871,3 +871,153 @@ int peer_msg_decode(const void *buf, size_t len, struct fsm_msg *out,
 		memset(out, 0, sizeof(*out));
 	return rc;
 }
+
+/* ------------------------------------------------------------ batch */
+
+static void be16_put(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint16_t be16_get(const uint8_t *p)
+{
+	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+bool peer_batch_is(const void *buf, size_t len)
+{
+	return buf && len >= 4 && memcmp(buf, PEER_BATCH_MAGIC, 4) == 0;
+}
+
+int peer_batch_init(void *buf, size_t cap)
+{
+	uint8_t *p = buf;
+
+	if (!p || cap < PEER_MSG_HDR_LEN)
+		return -EMSGSIZE;
+	memcpy(p, PEER_BATCH_MAGIC, 4);
+	p[4] = PEER_BATCH_VERSION_MAJOR;
+	p[5] = PEER_BATCH_VERSION_MINOR;
+	be16_put(p + 6, 0);
+	be32_put(p + 8, 0);
+	return PEER_MSG_HDR_LEN;
+}
+
+unsigned peer_batch_count(const void *buf)
+{
+	return buf ? be16_get((const uint8_t *)buf + 6) : 0;
+}
+
+int peer_batch_add(void *buf, size_t cap, size_t len, const void *msg,
+		   size_t msg_len)
+{
+	uint8_t *p = buf;
+	const uint8_t *q = msg;
+	unsigned count;
+
+	if (!p || !q || len < PEER_MSG_HDR_LEN || len > cap ||
+	    msg_len < PEER_MSG_HDR_LEN || msg_len > PEER_MSG_MAX ||
+	    memcmp(q, PEER_MSG_MAGIC, 4) != 0 ||
+	    (uint64_t)PEER_MSG_HDR_LEN + be32_get(q + 8) != msg_len)
+		return -EINVAL;
+	count = be16_get(p + 6);
+	if (cap > PEER_BATCH_MAX)
+		cap = PEER_BATCH_MAX;
+	if (msg_len > cap - len || count >= PEER_BATCH_MAX_MSGS)
+		return -EMSGSIZE;
+	memcpy(p + len, q, msg_len);
+	len += msg_len;
+	be16_put(p + 6, (uint16_t)(count + 1));
+	be32_put(p + 8, (uint32_t)(len - PEER_MSG_HDR_LEN));
+	return (int)len;
+}
+
+int peer_batch_decode(const void *buf, size_t len, struct fsm_msg *out,
+		      unsigned cap, unsigned *n, struct peer_msg_error *err)
+{
+	const uint8_t *p = buf;
+	struct peer_msg_error ierr;
+	unsigned count, k = 0, i;
+	uint64_t total;
+	size_t off;
+	int rc = 0;
+
+	if (err)
+		memset(err, 0, sizeof(*err));
+	if (!out || !n)
+		return -EINVAL;
+	*n = 0;
+	if (!p || len < PEER_MSG_HDR_LEN || memcmp(p, PEER_BATCH_MAGIC, 4) != 0) {
+		err_set(err, "batch.header", "%zu bytes, not a \"%s\" batch", p ? len : 0,
+			PEER_BATCH_MAGIC);
+		return -EBADMSG;
+	}
+	if (p[4] != PEER_BATCH_VERSION_MAJOR) {
+		err_set(err, "batch.header", "batch version %u.%u, this build speaks %d.x",
+			p[4], p[5], PEER_BATCH_VERSION_MAJOR);
+		return -EPROTONOSUPPORT;
+	}
+	count = be16_get(p + 6);
+	total = (uint64_t)PEER_MSG_HDR_LEN + be32_get(p + 8);
+	if (total > PEER_BATCH_MAX || len > PEER_BATCH_MAX) {
+		err_set(err, "batch.length", "%" PRIu64 " bytes declared, %zu delivered: "
+			"more than PEER_BATCH_MAX %d", total, len, PEER_BATCH_MAX);
+		return -EMSGSIZE;
+	}
+	if (total != len) {
+		err_set(err, "batch.length", "body_len says %" PRIu64 " bytes, %zu delivered",
+			total, len);
+		return -EBADMSG;
+	}
+	if (count == 0 || count > PEER_BATCH_MAX_MSGS) {
+		err_set(err, "batch.count", "%u messages, must be 1..%d", count,
+			PEER_BATCH_MAX_MSGS);
+		return -EBADMSG;
+	}
+	if (cap < count) {
+		err_set(err, "batch.count", "%u messages, room for %u", count, cap);
+		return -EINVAL;
+	}
+	off = PEER_MSG_HDR_LEN;
+	for (i = 0; i < count; i++) {
+		size_t ilen;
+
+		if (len - off < PEER_MSG_HDR_LEN) {
+			err_set(err, "batch.length", "message %u of %u starts %zu bytes "
+				"before the end", i, count, len - off);
+			rc = -EBADMSG;
+			break;
+		}
+		/* the inner header says how long it is; peer_msg_decode then
+		 * checks that length against PEER_MSG_MAX and the body */
+		ilen = (size_t)PEER_MSG_HDR_LEN + be32_get(p + off + 8);
+		if (ilen > len - off)
+			ilen = len - off; /* decode reports the mismatch */
+		rc = peer_msg_decode(p + off, ilen, &out[k], &ierr);
+		if (rc == -ENOMSG) {
+			rc = 0; /* a newer peer's kind: skipped, as alone */
+		} else if (rc) {
+			char member[sizeof(err->member)];
+
+			snprintf(member, sizeof(member), "batch[%u].%.*s", i,
+				 (int)(sizeof(member) - 13), ierr.member);
+			err_set(err, member, "%s", ierr.msg);
+			break;
+		} else {
+			k++;
+		}
+		off += ilen;
+	}
+	if (!rc && off != len) {
+		err_set(err, "batch.count", "%zu bytes after message %u of %u", len - off,
+			count, count);
+		rc = -EBADMSG;
+	}
+	if (rc) {
+		memset(out, 0, sizeof(*out) * count);
+		return rc;
+	}
+	*n = k;
+	return 0;
+}

@@ -119,4 +119,57 @@ const char *peer_msg_kind_to_str(enum fsm_msg_kind k);
  */
 bool peer_msg_vm_name_valid(const char *name, size_t len);
 
+/*
+ * Batch container: several whole peer messages in one CPG message, so that
+ * the hundreds of sends one event can cause (a node loss with 500 VMs, a
+ * state round) cost corosync one message, not hundreds.  A batch is
+ * delivered whole in one view, so its messages keep their order and stay
+ * contiguous in the agreed order: what the fsm sees is the same sequence
+ * of PEER_MSG events as if they had been sent one by one back to back.
+ * Layout (big-endian), a container of its own, not a peer message kind:
+ *   offset 0  u8[4]  magic     "CAPB" (a 1.0 peer refuses it by its magic)
+ *   offset 4  u8     major     PEER_BATCH_VERSION_MAJOR
+ *   offset 5  u8     minor     PEER_BATCH_VERSION_MINOR
+ *   offset 6  u16be  count     messages inside, 1..PEER_BATCH_MAX_MSGS
+ *   offset 8  u32be  body_len  bytes after this header
+ *   then `count` whole "CAPM" peer messages (header and body each),
+ *   tiling the body exactly; a batch never holds a batch.
+ */
+#define PEER_BATCH_MAGIC "CAPB"
+#define PEER_BATCH_VERSION_MAJOR 1
+#define PEER_BATCH_VERSION_MINOR 0
+#define PEER_BATCH_MAX (64 * 1024) /* whole batch, header included */
+#define PEER_BATCH_MAX_MSGS 1024
+
+/* True if buf starts with the batch magic (then use peer_batch_decode). */
+bool peer_batch_is(const void *buf, size_t len);
+
+/* Starts an empty batch in buf; returns its length (the header) or
+ * -EMSGSIZE if cap cannot hold a header. */
+int peer_batch_init(void *buf, size_t cap);
+
+/*
+ * Appends one encoded peer message (from peer_msg_encode) to the batch of
+ * length len in buf.  Returns the new length, -EMSGSIZE if it would pass
+ * cap, PEER_BATCH_MAX or PEER_BATCH_MAX_MSGS (the batch is unchanged), or
+ * -EINVAL if msg is not one whole peer message.
+ */
+int peer_batch_add(void *buf, size_t cap, size_t len, const void *msg,
+		   size_t msg_len);
+
+/* Number of messages in a batch built by peer_batch_init/add. */
+unsigned peer_batch_count(const void *buf);
+
+/*
+ * Decodes a whole batch into out[0..*n).  All or nothing: any malformed
+ * header, length, count or inner message refuses the whole batch (*n = 0,
+ * out zeroed), with err->member "batch.header", "batch.length",
+ * "batch.count" or "batch[i].<member of message i>".  Inner messages of a
+ * kind from a newer minor (-ENOMSG) are skipped, as alone.  Returns 0,
+ * -EBADMSG, -EPROTONOSUPPORT (another batch or message major), -EMSGSIZE,
+ * -ENOMEM, or -EINVAL (NULL out, or cap < the batch's count).
+ */
+int peer_batch_decode(const void *buf, size_t len, struct fsm_msg *out,
+		      unsigned cap, unsigned *n, struct peer_msg_error *err);
+
 #endif
