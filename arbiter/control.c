@@ -38,6 +38,9 @@
 #define CONTROL_ACCEPTS_PER_DISPATCH 16
 #define CONTROL_ACCEPT_PAUSE_NS (200ull * 1000 * 1000) /* after EMFILE */
 #define CONTROL_MAX_GROUPS 65536
+/* An output buffer larger than this is released once drained: one status
+ * reply for thousands of VMs must not stay allocated per client. */
+#define CONTROL_OUT_KEEP ((size_t)64 * 1024)
 
 struct control_conn {
 	struct control_server *s;
@@ -195,6 +198,11 @@ static void conn_flush(struct control_conn *c)
 		return;
 	if (conn_pending(c) == 0) {
 		c->out_off = c->out_len = 0;
+		if (c->out_cap > CONTROL_OUT_KEEP) {
+			free(c->out);
+			c->out = NULL;
+			c->out_cap = 0;
+		}
 		if (c->close_on_flush || c->eof) {
 			conn_close(c);
 			return;
@@ -203,22 +211,44 @@ static void conn_flush(struct control_conn *c)
 	conn_poll_update(c);
 }
 
-/* Appends one line (text without "\n"). A client whose queue would exceed
- * max_outq is dropped: it is not reading, and the loop must not wait.
- * The caller holds c. */
+/*
+ * Whether a message of len bytes may join the queue. The bound is on what
+ * is already waiting, not on the message: a client holding at most
+ * max_outq / 2 unsent bytes (reading stops above that, see conn_read) takes
+ * the next message whatever its size, so a `status` reply or STATUS event
+ * for thousands of VMs reaches a client that keeps up; a client holding more
+ * may only grow to max_outq. Per client that is at most max_outq / 2 plus
+ * the largest message, or max_outq.
+ */
+static bool conn_fits(const struct control_conn *c, size_t len)
+{
+	size_t pending = conn_pending(c);
+
+	return pending <= c->s->max_outq / 2 ||
+	       (pending < c->s->max_outq && len + 1 <= c->s->max_outq - pending);
+}
+
+/* A client that is not reading is dropped: the loop must not wait. */
+static bool conn_check_room(struct control_conn *c, size_t len)
+{
+	if (conn_fits(c, len))
+		return true;
+	notice(c->s, LOG_WARNING,
+	       "control client pid %ld uid %ld dropped: output queue full (%zu bytes pending)",
+	       (long)c->pid, (long)c->uid, conn_pending(c));
+	conn_close(c);
+	return false;
+}
+
+/* Appends one line (text without "\n"). The caller holds c. */
 static int conn_queue(struct control_conn *c, const char *text, size_t len)
 {
 	size_t need;
 
 	if (c->dead)
 		return -EPIPE;
-	if (conn_pending(c) + len + 1 > c->s->max_outq) {
-		notice(c->s, LOG_WARNING,
-		       "control client pid %ld uid %ld dropped: output queue full (%zu bytes pending)",
-		       (long)c->pid, (long)c->uid, conn_pending(c));
-		conn_close(c);
+	if (!conn_check_room(c, len))
 		return -ENOBUFS;
-	}
 	if (c->out_off > 0 && c->out_len + len + 1 > c->out_cap) {
 		memmove(c->out, c->out + c->out_off, conn_pending(c));
 		c->out_len -= c->out_off;
@@ -246,19 +276,40 @@ static int conn_queue(struct control_conn *c, const char *text, size_t len)
 	return c->dead ? -EPIPE : 0; /* still allocated: the caller holds c */
 }
 
+/* Queues text from json_dumps() and frees it. A large message on an empty
+ * queue becomes the output buffer itself (its NUL turned into the "\n"):
+ * a megabyte status reply is not copied a second time. */
+static int conn_queue_owned(struct control_conn *c, char *text)
+{
+	size_t len = strlen(text);
+	int r;
+
+	/* An empty queue always has room (conn_fits). */
+	if (!c->dead && conn_pending(c) == 0 && len + 1 > c->out_cap &&
+	    len + 1 > CONTROL_OUT_KEEP) {
+		free(c->out);
+		text[len] = '\n';
+		c->out = text;
+		c->out_off = 0;
+		c->out_len = c->out_cap = len + 1;
+		conn_flush(c);
+		return c->dead ? -EPIPE : 0;
+	}
+	r = conn_queue(c, text, len);
+	free(text);
+	return r;
+}
+
 static int conn_queue_json(struct control_conn *c, json_t *msg)
 {
 	char *text;
-	int r;
 
 	if (!msg)
 		return -ENOMEM;
 	text = json_dumps(msg, JSON_COMPACT);
 	if (!text)
 		return -ENOMEM;
-	r = conn_queue(c, text, strlen(text));
-	free(text);
-	return r;
+	return conn_queue_owned(c, text);
 }
 
 static json_t *error_json(const char *cls, const char *desc, json_t *id)

@@ -801,6 +801,9 @@ void daemon_vm_activate(struct daemon *d, struct daemon_vm *v, int adopt_fd)
 			close(adopt_fd);
 		return;
 	}
+	if (!d->qmp_cmdsets)
+		d->qmp_cmdsets = qmp_cmdset_cache_new(); /* NULL: own copies */
+	qc.cmdset_cache = d->qmp_cmdsets;
 	qc.path = v->cfg.qmp;
 	qc.first_id = d->qmp_first_id;
 	d->qmp_first_id += 1000000;
@@ -875,4 +878,6 @@ void daemon_vm_free_all(struct daemon *d)
 		d->vms = v->next;
 		vm_free(d, v);
 	}
+	qmp_cmdset_cache_free(d->qmp_cmdsets);
+	d->qmp_cmdsets = NULL;
 }

@@ -66,6 +66,19 @@ struct cmd_list {
 	unsigned n;
 };
 
+/* One command list, shared by every client whose QEMU sent the same one
+ * (normally all: one QEMU build per host). */
+struct cmdset_shared {
+	struct cmdset_shared *next, **pprev;
+	unsigned refs;
+	struct qmp_cmdset set;
+};
+
+struct qmp_cmdset_cache {
+	struct cmdset_shared *head;
+	unsigned n;
+};
+
 struct qmp_client {
 	qb_loop_t *loop;
 	struct qmp_client_config cfg;
@@ -111,13 +124,15 @@ struct qmp_client {
 	struct qmp_version version;
 	bool oob;
 	bool cmds_known;
-	struct qmp_cmdset cmds;
+	struct qmp_cmdset cmds;  /* own copy (no cache configured) */
+	struct cmdset_shared *cmds_sh; /* or the cache's shared one */
 	bool yank_known;
 	struct qmp_yank_list yank;
 	pid_t peer_pid;
 };
 
 static int client_dispatch(int32_t fd, int32_t revents, void *data);
+static void cmdset_unref(struct qmp_cmdset_cache *cache, struct cmdset_shared *e);
 static void client_connect(struct qmp_client *c);
 static void client_flush(struct qmp_client *c);
 
@@ -160,6 +175,7 @@ static void real_free(struct qmp_client *c)
 {
 	qmp_framer_free(&c->framer);
 	qmp_cmdset_free(&c->cmds);
+	cmdset_unref(c->cfg.cmdset_cache, c->cmds_sh);
 	qmp_yank_list_free(&c->yank);
 	free(c->out);
 	free(c);
@@ -357,6 +373,89 @@ static void schedule_reconnect(struct qmp_client *c)
 		c->backoff_ms *= 2;
 }
 
+/* ------------------------------------------------- shared command sets */
+
+struct qmp_cmdset_cache *qmp_cmdset_cache_new(void)
+{
+	return calloc(1, sizeof(struct qmp_cmdset_cache));
+}
+
+void qmp_cmdset_cache_free(struct qmp_cmdset_cache *cache)
+{
+	struct cmdset_shared *e, *next;
+
+	if (!cache)
+		return;
+	for (e = cache->head; e; e = next) { /* only if clients leaked */
+		next = e->next;
+		qmp_cmdset_free(&e->set);
+		free(e);
+	}
+	free(cache);
+}
+
+unsigned qmp_cmdset_cache_sets(const struct qmp_cmdset_cache *cache)
+{
+	return cache ? cache->n : 0;
+}
+
+static bool cmdset_equal(const struct qmp_cmdset *a, const struct qmp_cmdset *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->names[i], b->names[i]))
+			return false;
+	return true;
+}
+
+/* Takes *set (emptied): the cache's equal set with one more reference, or
+ * a new entry owning it. */
+static struct cmdset_shared *cmdset_intern(struct qmp_cmdset_cache *cache,
+					   struct qmp_cmdset *set)
+{
+	struct cmdset_shared *e;
+
+	for (e = cache->head; e; e = e->next) {
+		if (cmdset_equal(&e->set, set)) {
+			qmp_cmdset_free(set);
+			e->refs++;
+			return e;
+		}
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->set = *set;
+	set->names = NULL;
+	set->n = 0;
+	e->refs = 1;
+	e->next = cache->head;
+	if (e->next)
+		e->next->pprev = &e->next;
+	e->pprev = &cache->head;
+	cache->head = e;
+	cache->n++;
+	return e;
+}
+
+static void cmdset_unref(struct qmp_cmdset_cache *cache, struct cmdset_shared *e)
+{
+	if (!e || --e->refs > 0)
+		return;
+	*e->pprev = e->next;
+	if (e->next)
+		e->next->pprev = e->pprev;
+	cache->n--;
+	qmp_cmdset_free(&e->set);
+	free(e);
+}
+
+static const struct qmp_cmdset *client_cmds(const struct qmp_client *c)
+{
+	return c->cmds_sh ? &c->cmds_sh->set : &c->cmds;
+}
+
 static void facts_reset(struct qmp_client *c)
 {
 	c->have_version = false;
@@ -364,6 +463,8 @@ static void facts_reset(struct qmp_client *c)
 	c->oob = false;
 	c->cmds_known = false;
 	qmp_cmdset_free(&c->cmds);
+	cmdset_unref(c->cfg.cmdset_cache, c->cmds_sh);
+	c->cmds_sh = NULL;
 	c->yank_known = false;
 	qmp_yank_list_free(&c->yank);
 	c->peer_pid = 0;
@@ -532,8 +633,13 @@ static void client_flush(struct qmp_client *c)
 			c->job_armed = true;
 		break;
 	}
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
+	if (c->out_off == c->out_len) {
+		/* Commands are short and rare: an idle client (one per VM)
+		 * keeps no output buffer at all. */
+		free(c->out);
+		c->out = NULL;
+		c->out_off = c->out_len = c->out_cap = 0;
+	}
 	poll_update(c);
 }
 
@@ -743,8 +849,15 @@ static void probe_commands_done(struct qmp_client *c, struct qmp_cmd *cmd,
 		conn_fatal(c, "query-commands: %s", err.text);
 		return;
 	}
+	if (c->cfg.cmdset_cache) {
+		c->cmds_sh = cmdset_intern(c->cfg.cmdset_cache, &c->cmds);
+		if (!c->cmds_sh) {
+			conn_fatal(c, "query-commands: %s", strerror(ENOMEM));
+			return;
+		}
+	}
 	c->cmds_known = true;
-	if (!qmp_cmdset_has(&c->cmds, "query-yank")) {
+	if (!qmp_cmdset_has(client_cmds(c), "query-yank")) {
 		set_ready(c, "probed (QEMU has no query-yank)");
 		return;
 	}
@@ -1320,7 +1433,7 @@ int qmp_client_has_command(const struct qmp_client *c, const char *name)
 {
 	if (!c->cmds_known)
 		return -EAGAIN;
-	return qmp_cmdset_has(&c->cmds, name) ? 1 : 0;
+	return qmp_cmdset_has(client_cmds(c), name) ? 1 : 0;
 }
 
 const struct qmp_yank_list *qmp_client_yank(const struct qmp_client *c)

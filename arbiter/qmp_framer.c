@@ -12,6 +12,20 @@
 /* First allocation; small because nearly every QMP line is short. */
 #define QMP_FRAMER_INITIAL_CAP ((size_t)4096)
 
+/* The buffer only holds a line split across feeds, which is rare (a line
+ * longer than the reader's chunk, or a peer writing in pieces): it is
+ * released once that line is out, so hundreds of idle framers (one per VM)
+ * hold nothing, never the high-water mark of a query-commands or
+ * query-qmp-schema reply. */
+static void framer_shrink(struct qmp_framer *f)
+{
+	if (f->len == 0 && f->buf) {
+		free(f->buf);
+		f->buf = NULL;
+		f->cap = 0;
+	}
+}
+
 void qmp_framer_init(struct qmp_framer *f, size_t max_line)
 {
 	memset(f, 0, sizeof(*f));
@@ -32,6 +46,10 @@ void qmp_framer_reset(struct qmp_framer *f)
 	f->pending_cr = 0;
 	f->err = 0;
 	f->err_offset = 0;
+	/* Inside a callback the line it was given may live in buf: the feed
+	 * releases it once the callback has returned. */
+	if (!f->in_callback)
+		framer_shrink(f);
 }
 
 void qmp_framer_free(struct qmp_framer *f)
@@ -187,7 +205,10 @@ int qmp_framer_feed(struct qmp_framer *f, const void *data, size_t len,
 		f->len = 0;
 		if (line_len == 0)
 			continue;
+		f->in_callback = 1;
 		rc = on_line(line, line_len, opaque);
+		f->in_callback = 0;
+		framer_shrink(f); /* only now: line may point into buf */
 		if (rc)
 			return framer_fail(f, rc, f->offset - 1, err_offset);
 	}

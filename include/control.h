@@ -22,9 +22,14 @@
  * instead of the greeting, and are closed.
  *
  * The server never blocks the loop: input lines are bounded, each client's
- * output queue is bounded (a client, typically a slow watcher, whose queue
- * would overflow is dropped), and reading stops while a client's queue is
- * more than half full. It never logs: it reports through cfg->notice.
+ * output queue is bounded, and reading stops while a client's queue is more
+ * than half full (max_outq / 2). The bound is on what already waits: a
+ * client holding at most max_outq / 2 bytes takes the next message whatever
+ * its size (a `status` reply or STATUS event for thousands of VMs is several
+ * MB), one holding more only up to max_outq in total; a client, typically a
+ * slow watcher, whose message does not fit is dropped. Per client that is at
+ * most max_outq / 2 plus the largest message. A drained buffer larger than
+ * 64 KiB is released. It never logs: it reports through cfg->notice.
  * The handler builds its answer from a snapshot and returns at once (see
  * STYLE.md, ntpd control.c).
  */
@@ -71,7 +76,7 @@ struct control_server_config {
 	uint32_t node;         /* local nodeid, in the greeting */
 	const char *version;   /* greeting; the daemon passes PACKAGE_VERSION */
 	size_t max_line;       /* 0: CONTROL_MAX_LINE_DEFAULT */
-	size_t max_outq;       /* 0: CONTROL_MAX_OUTQ_DEFAULT */
+	size_t max_outq;       /* 0: CONTROL_MAX_OUTQ_DEFAULT (see above) */
 	unsigned max_clients;  /* 0: CONTROL_MAX_CLIENTS_DEFAULT */
 	control_notice_fn notice; /* may be NULL */
 	void *notice_opaque;

@@ -66,6 +66,7 @@ struct control_server;
 
 struct daemon {
 	qb_loop_t *loop;
+	struct qmp_cmdset_cache *qmp_cmdsets; /* query-commands lists, shared by the VMs' clients */
 	const char *config_path;
 	struct arb_config cfg;
 	bool foreground;

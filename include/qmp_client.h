@@ -89,6 +89,19 @@ struct qmp_result {
 
 struct qmp_client;
 
+/*
+ * Command lists shared between clients: query-commands' answer (some 250
+ * names, about 10 KiB) is the same for every QEMU of one build, and a
+ * daemon watching hundreds of VMs keeps one copy per distinct list instead
+ * of one per client. Optional (qmp_client_config.cmdset_cache); owned by
+ * the caller, used on one thread, freed after every client using it.
+ */
+struct qmp_cmdset_cache;
+struct qmp_cmdset_cache *qmp_cmdset_cache_new(void); /* NULL: ENOMEM */
+void qmp_cmdset_cache_free(struct qmp_cmdset_cache *cache);
+/* Distinct lists held (for tests and status). */
+unsigned qmp_cmdset_cache_sets(const struct qmp_cmdset_cache *cache);
+
 /* Result of one command: called exactly once per successful execute(). */
 typedef void (*qmp_client_result_fn)(struct qmp_client *c,
 				     const struct qmp_result *r, void *opaque);
@@ -126,6 +139,8 @@ struct qmp_client_config {
 	unsigned negotiate_timeout_ms;  /* 0: 5000 */
 	unsigned probe_timeout_ms;      /* 0: 5000 */
 	bool no_oob;                    /* do not ask for oob even if offered */
+	struct qmp_cmdset_cache *cmdset_cache; /* NULL: the client keeps its
+					 * own copy of the command list */
 	uint64_t first_id;              /* 0: 1. Use a value unique per process
 					 * start (e.g. realtime in us) when
 					 * adopting fds, so that late replies

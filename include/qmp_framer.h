@@ -53,6 +53,7 @@ struct qmp_framer {
 	uint64_t offset;    /* absolute stream offset of the next byte fed */
 	uint64_t lines;     /* complete lines delivered (and empty ones skipped) */
 	int pending_cr;     /* last byte fed was a "\r" not yet known as CRLF */
+	int in_callback;    /* on_line is running: buf must stay */
 	int err;            /* sticky error, 0 when usable */
 	uint64_t err_offset;/* stream offset of the byte that caused err */
 };
@@ -61,11 +62,14 @@ struct qmp_framer {
  * Prepares f. max_line is clamped to [QMP_FRAMER_MIN_MAX_LINE,
  * QMP_FRAMER_MAX_MAX_LINE]; 0 selects QMP_FRAMER_DEFAULT_MAX_LINE. Allocates
  * nothing: the buffer grows on demand, doubling, never beyond max_line.
+ * The buffer is released as soon as the line it held has been delivered
+ * (or on reset): an idle framer holds no memory, whatever came before.
  */
 void qmp_framer_init(struct qmp_framer *f, size_t max_line);
 
 /* Forgets any partial line and the sticky error; offsets restart at 0.
- * Keeps the allocated buffer (bounded by max_line anyway). */
+ * Releases the buffer (called from the line callback: once the callback
+ * has returned, as the line may be in it). */
 void qmp_framer_reset(struct qmp_framer *f);
 
 /* Releases the buffer; f may be initialised again afterwards. */

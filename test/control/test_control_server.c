@@ -91,6 +91,22 @@ static void on_notice(int level, const char *msg, void *opaque)
 	snprintf(g->notices + n, sizeof(g->notices) - n, "<%d> %s\n", level, msg);
 }
 
+/* A status-like answer of n VMs, about 120 bytes each. */
+static json_t *big_status(size_t n)
+{
+	json_t *vms = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "vm-%zu", i);
+		json_array_append_new(vms, json_pack("{s:s,s:s,s:s,s:i}", "name", name,
+			"status", "protected", "why", "replicating, peer node 2 reported",
+			"epoch", (int)i));
+	}
+	return json_pack("{s:o}", "vms", vms);
+}
+
 static int handler(struct control_conn *conn, const char *cmd, json_t *args,
 		   json_t **ret, char *cls, size_t cl, char *desc, size_t dl,
 		   void *opaque)
@@ -118,6 +134,10 @@ static int handler(struct control_conn *conn, const char *cmd, json_t *args,
 		/* Subscribed, yet this event must not precede the reply: it
 		 * is not delivered to this client at all. */
 		control_server_broadcast(g->srv, "EARLY", NULL);
+		return 0;
+	}
+	if (!strcmp(cmd, "big")) {
+		*ret = big_status((size_t)json_integer_value(json_object_get(args, "n")));
 		return 0;
 	}
 	if (!strcmp(cmd, "bcast")) {
@@ -842,6 +862,126 @@ static void test_slow_watcher_dropped(void **state)
 	free(pad);
 }
 
+/* One line of any length (the fixed cli buffer is too small for it):
+ * malloc'd, NUL-terminated; NULL on EOF or after WAIT_MS. */
+static char *cli_long_line(struct cli *c, size_t *lenp)
+{
+	size_t cap = 1 << 20, len = c->len;
+	char *b = malloc(cap + 1);
+	int64_t end = now_ms() + WAIT_MS;
+
+	assert_non_null(b);
+	memcpy(b, c->buf, c->len);
+	c->len = 0;
+	while (!memchr(b, '\n', len)) {
+		ssize_t n;
+
+		if (len == cap) {
+			cap *= 2;
+			b = realloc(b, cap + 1);
+			assert_non_null(b);
+		}
+		n = recv(c->fd, b + len, cap - len, 0);
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		if (n == 0 || (n < 0 && errno == ECONNRESET) || now_ms() >= end) {
+			free(b);
+			return NULL;
+		}
+		assert_true(errno == EAGAIN);
+		spin(2);
+	}
+	{
+		char *nl = memchr(b, '\n', len);
+		size_t l = (size_t)(nl - b);
+
+		/* keep what follows the line for the next read */
+		assert_true(len - l - 1 <= sizeof(c->buf));
+		memcpy(c->buf, nl + 1, len - l - 1);
+		c->len = len - l - 1;
+		*nl = '\0';
+		*lenp = l;
+	}
+	return b;
+}
+
+/* The "vms" array of a big reply or event, checked entry by entry. */
+static void check_big(const char *line, const char *key, size_t n)
+{
+	json_error_t jerr;
+	json_t *j = json_loads(line, 0, &jerr), *vms;
+
+	if (!j)
+		fail_msg("invalid JSON from the server: %s", jerr.text);
+	vms = json_object_get(json_object_get(j, key), "vms");
+	assert_int_equal(json_array_size(vms), n);
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(vms, n - 1), "status")), "protected");
+	assert_int_equal(json_integer_value(json_object_get(
+		json_array_get(vms, n - 1), "epoch")), (json_int_t)n - 1);
+	json_decref(j);
+}
+
+/* issue 5: `status` for 4096 VMs is several MB, far beyond max_outq; a
+ * client that reads gets it whole, and a watcher the same size of event.
+ * The bound still holds for a client that is not reading: a second large
+ * reply pipelined behind the first does not fit and drops it. */
+static void test_large_reply(void **state)
+{
+	struct cli *c, *w;
+	char *line;
+	size_t len;
+	json_t *j, *d;
+
+	(void)state;
+	g->cfg.max_outq = 64 * 1024;
+	server_start();
+	c = cli_ready();
+	w = cli_ready();
+	cli_send(w, "{\"execute\":\"watch\"}\n");
+	json_decref(cli_json(w));
+
+	cli_send(c, "{\"execute\":\"big\",\"arguments\":{\"n\":4096},\"id\":1}\n");
+	line = cli_long_line(c, &len);
+	if (!line)
+		fail_msg("no complete large reply:\n%s", g->notices);
+	assert_true(len > 4 * g->cfg.max_outq);
+	check_big(line, "return", 4096);
+	free(line);
+	assert_null(strstr(g->notices, "output queue full"));
+	/* the connection goes on */
+	cli_send(c, "{\"execute\":\"status\",\"id\":2}\n");
+	j = cli_json(c);
+	assert_int_equal(json_integer_value(json_object_get(j, "id")), 2);
+	json_decref(j);
+
+	/* a STATUS event of the same size reaches a watcher that reads */
+	d = big_status(4096);
+	control_server_broadcast(g->srv, "STATUS", d);
+	json_decref(d);
+	line = cli_long_line(w, &len);
+	if (!line)
+		fail_msg("no complete large event:\n%s", g->notices);
+	assert_true(len > 4 * g->cfg.max_outq);
+	check_big(line, "data", 4096);
+	free(line);
+	assert_int_equal(control_server_watchers(g->srv), 1);
+	assert_int_equal(control_server_clients(g->srv), 2);
+
+	/* two large replies asked for at once: the second would exceed the
+	 * bound behind the first, the client is dropped (what the socket took
+	 * of the first may arrive, never the second). 2 MB each, so that the
+	 * socket's own buffer (wmem_default) cannot take a whole one. */
+	cli_send(c, "{\"execute\":\"big\",\"arguments\":{\"n\":20000},\"id\":3}\n"
+		    "{\"execute\":\"big\",\"arguments\":{\"n\":20000},\"id\":4}\n");
+	line = cli_long_line(c, &len);
+	assert_null(line);
+	assert_non_null(strstr(g->notices, "output queue full"));
+	assert_int_equal(control_server_clients(g->srv), 1);
+}
+
 static void test_stale_socket_replaced(void **state)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -954,6 +1094,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_broadcast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_watcher_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_socket_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_socket_not_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_socket_refused, setup, teardown),

@@ -53,6 +53,7 @@ struct fx {
 	qb_loop_t *loop;
 	struct qmp_client *c;
 	struct qmp_client *c2;
+	struct qmp_cmdset_cache *cache; /* freed after c and c2 */
 	/* recorded callbacks */
 	enum qmp_client_state states[MAX_REC];
 	char *state_reasons[MAX_REC];
@@ -531,6 +532,7 @@ static int teardown(void **state)
 		dump_records(fx);
 	qmp_client_free(fx->c);
 	qmp_client_free(fx->c2);
+	qmp_cmdset_cache_free(fx->cache);
 	if (fx->ctl_fd >= 0)
 		close(fx->ctl_fd);
 	if (fx->sim_pid > 0) {
@@ -708,6 +710,63 @@ static void test_no_colo_build(void **state)
 	assert_non_null(r);
 	assert_int_equal(r->kind, QMP_RESULT_ERROR);
 	assert_int_equal(r->err_class, QMP_ERROR_CLASS_COMMAND_NOT_FOUND);
+}
+
+static bool cond_both_ready(struct fx *fx, void *arg)
+{
+	(void)arg;
+	return fx->c && fx->c2 && qmp_client_state(fx->c) == QMP_CLIENT_READY &&
+	       qmp_client_state(fx->c2) == QMP_CLIENT_READY;
+}
+
+/* issue 5: one copy of a command list per distinct list, not per client;
+ * each client still answers from its own QEMU's list, and a list goes
+ * with its last client. */
+static void test_shared_cmdset(void **state)
+{
+	struct fx *fx = fx_of(state);
+	struct qmp_client_config cfg = {
+		.backoff_min_ms = 20, .backoff_max_ms = 200,
+		.greeting_timeout_ms = 2000, .negotiate_timeout_ms = 2000,
+		.probe_timeout_ms = 2000,
+	};
+
+	need_sim(fx);
+	fx->cache = qmp_cmdset_cache_new();
+	assert_non_null(fx->cache);
+	cfg.cmdset_cache = fx->cache;
+	vm_add(fx, "a", "colo");
+	vm_add(fx, "b", "colo");
+	vm_add(fx, "n", "no-colo");
+	fx->c = client_for(fx, "a", &cfg);
+	fx->c2 = client_for(fx, "b", &cfg);
+	assert_int_equal(qmp_client_start(fx->c), 0);
+	assert_int_equal(qmp_client_start(fx->c2), 0);
+	assert_true(run_until(fx, cond_both_ready, NULL, 10));
+	assert_int_equal(qmp_cmdset_cache_sets(fx->cache), 1);
+	assert_int_equal(qmp_client_has_command(fx->c, "x-colo-lost-heartbeat"), 1);
+	assert_int_equal(qmp_client_has_command(fx->c2, "x-colo-lost-heartbeat"), 1);
+
+	/* a different build: its own list, next to the shared one */
+	qmp_client_free(fx->c);
+	fx->c = NULL;
+	assert_int_equal(qmp_cmdset_cache_sets(fx->cache), 1); /* b holds it */
+	fx->c = client_for(fx, "n", &cfg);
+	assert_int_equal(qmp_client_start(fx->c), 0);
+	assert_true(run_until(fx, cond_both_ready, NULL, 10));
+	assert_int_equal(qmp_cmdset_cache_sets(fx->cache), 2);
+	assert_int_equal(qmp_client_has_command(fx->c, "x-colo-lost-heartbeat"), 0);
+	assert_int_equal(qmp_client_has_command(fx->c, "query-status"), 1);
+	assert_int_equal(qmp_client_has_command(fx->c2, "x-colo-lost-heartbeat"), 1);
+
+	/* the last client of a list takes it along */
+	qmp_client_free(fx->c2);
+	fx->c2 = NULL;
+	assert_int_equal(qmp_cmdset_cache_sets(fx->cache), 1);
+	assert_int_equal(qmp_client_has_command(fx->c, "query-status"), 1);
+	qmp_client_free(fx->c);
+	fx->c = NULL;
+	assert_int_equal(qmp_cmdset_cache_sets(fx->cache), 0);
 }
 
 /* Several commands in flight (more than the in-band window): each result
@@ -1519,6 +1578,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_connect_and_probe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_cmdset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_colo_build, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_several_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),

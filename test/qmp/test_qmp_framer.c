@@ -491,6 +491,130 @@ static void test_limits_and_growth(void **state)
 	qmp_framer_free(&f);
 }
 
+/* Records the last line, to check what a released buffer delivered. */
+struct last_line {
+	size_t lines, len;
+	char head, tail;
+	int stop_at;
+};
+
+static int last_line_fn(const char *line, size_t len, void *opaque)
+{
+	struct last_line *l = opaque;
+
+	l->lines++;
+	l->len = len;
+	l->head = line[0];
+	l->tail = line[len - 1];
+	if (l->stop_at > 0 && (size_t)l->stop_at == l->lines)
+		return -ECANCELED;
+	return 0;
+}
+
+/* A callback that resets its framer (a client closing on a bad line) and
+ * reads its line afterwards: the line must still be there. */
+struct reset_in_cb {
+	struct qmp_framer *f;
+	size_t len;
+	char tail;
+};
+
+static int reset_line_fn(const char *line, size_t len, void *opaque)
+{
+	struct reset_in_cb *r = opaque;
+
+	qmp_framer_reset(r->f);
+	r->len = len;
+	r->tail = line[len - 1];
+	return -ECONNRESET;
+}
+
+/* One framer per VM: a long line (query-commands, query-qmp-schema) must not
+ * leave its buffer behind. The buffer goes once the line is delivered, in
+ * any feed split, small or large; offsets and the line itself are unchanged
+ * by the release. */
+static void test_shrink_after_large_line(void **state)
+{
+	static char big[300000];
+	struct qmp_framer f;
+	struct last_line l = { 0 };
+	uint64_t off = 0;
+
+	(void)state;
+	memset(big, 'q', sizeof(big));
+	big[0] = '{';
+	big[199999] = '}';
+	big[200000] = '\n';
+	qmp_framer_init(&f, 0);
+
+	/* 200000 bytes in three feeds, the "\n" in the last. */
+	assert_int_equal(qmp_framer_feed(&f, big, 70000, last_line_fn, &l, NULL), 0);
+	assert_int_equal(qmp_framer_feed(&f, big + 70000, 100000, last_line_fn, &l, NULL), 0);
+	assert_true(qmp_framer_capacity(&f) >= 170000);
+	assert_int_equal(qmp_framer_feed(&f, big + 170000, 30001, last_line_fn, &l, NULL), 0);
+	assert_int_equal(l.lines, 1);
+	assert_int_equal(l.len, 200000);
+	assert_int_equal(l.head, '{');
+	assert_int_equal(l.tail, '}');
+	assert_int_equal(qmp_framer_capacity(&f), 0);
+	assert_int_equal(qmp_framer_pending(&f), 0);
+
+	/* A short split line: the small first allocation, released too. */
+	assert_int_equal(qmp_framer_feed(&f, "{\"a\":", 5, last_line_fn, &l, NULL), 0);
+	assert_int_equal(qmp_framer_capacity(&f), 4096);
+	assert_int_equal(qmp_framer_feed(&f, "1}\r\n", 4, last_line_fn, &l, NULL), 0);
+	assert_int_equal(l.lines, 2);
+	assert_int_equal(l.len, 7);
+	assert_int_equal(qmp_framer_capacity(&f), 0);
+
+	/* A long line followed by the start of the next in the same feed: the
+	 * partial rest lives in a fresh small buffer, the long one is gone. */
+	memcpy(big + 200001, "{\"b\"", 4);
+	assert_int_equal(qmp_framer_feed(&f, big, 100000, last_line_fn, &l, NULL), 0);
+	assert_int_equal(qmp_framer_feed(&f, big + 100000, 100005, last_line_fn, &l, NULL), 0);
+	assert_int_equal(l.lines, 3);
+	assert_int_equal(l.len, 200000);
+	assert_int_equal(qmp_framer_pending(&f), 4);
+	assert_true(qmp_framer_capacity(&f) <= 4096);
+	assert_int_equal(qmp_framer_feed(&f, "}\n", 2, last_line_fn, &l, NULL), 0);
+	assert_int_equal(l.len, 5);
+	assert_int_equal(qmp_framer_lines(&f), 4);
+
+	/* A callback that stops at a long line: released too, error sticky
+	 * at that line's terminator. */
+	l.stop_at = 5;
+	assert_int_equal(qmp_framer_feed(&f, big, 150000, last_line_fn, &l, NULL), 0);
+	assert_int_equal(qmp_framer_feed(&f, big + 150000, 50001, last_line_fn, &l, &off),
+			 -ECANCELED);
+	assert_int_equal(off, 200001 + 9 + 200005 + 2 + 200000);
+	assert_int_equal(qmp_framer_capacity(&f), 0);
+	assert_int_equal(qmp_framer_feed(&f, "{}\n", 3, last_line_fn, &l, NULL), -ECANCELED);
+
+	/* reset from the callback: the line outlives it, the buffer goes
+	 * once the callback is back (ASan checks the order). */
+	{
+		struct reset_in_cb r = { .f = &f };
+
+		qmp_framer_reset(&f);
+		assert_int_equal(qmp_framer_feed(&f, big, 120000, reset_line_fn, &r, NULL), 0);
+		assert_int_equal(qmp_framer_feed(&f, big + 120000, 80001, reset_line_fn, &r, NULL),
+				 -ECONNRESET);
+		assert_int_equal(r.len, 200000);
+		assert_int_equal(r.tail, '}');
+		assert_int_equal(qmp_framer_capacity(&f), 0);
+	}
+
+	/* reset drops a long partial line's buffer as well. */
+	qmp_framer_reset(&f);
+	l.stop_at = 0;
+	assert_int_equal(qmp_framer_feed(&f, big, 90000, last_line_fn, &l, NULL), 0);
+	assert_true(qmp_framer_capacity(&f) >= 90000);
+	qmp_framer_reset(&f);
+	assert_int_equal(qmp_framer_capacity(&f), 0);
+	assert_int_equal(qmp_framer_pending(&f), 0);
+	qmp_framer_free(&f);
+}
+
 static int select_case(const struct dirent *d)
 {
 	size_t n = strlen(d->d_name);
@@ -518,7 +642,7 @@ int main(void)
 		fprintf(stderr, "no *.case files in %s\n", dir);
 		return 99;
 	}
-	tests = calloc((size_t)n + 2, sizeof(*tests));
+	tests = calloc((size_t)n + 3, sizeof(*tests));
 	paths = calloc((size_t)n, sizeof(*paths));
 	if (!tests || !paths)
 		return 99;
@@ -538,6 +662,8 @@ int main(void)
 	tests[k++].test_func = test_callback_abort;
 	tests[k].name = "limits_and_growth";
 	tests[k++].test_func = test_limits_and_growth;
+	tests[k].name = "shrink_after_large_line";
+	tests[k++].test_func = test_shrink_after_large_line;
 	rc = _cmocka_run_group_tests("qmp_framer", tests, k, NULL, NULL);
 	for (i = 0; i < n; i++) {
 		free(paths[i]);
