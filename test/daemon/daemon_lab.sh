@@ -12,7 +12,7 @@
 #   dl_status I                 node I's status JSON (run_dir/status.json)
 #   dl_jq I FILTER              jq -e FILTER on it
 #   dl_wait SECS CMD...         poll CMD every 0.1 s
-#   dl_check DESC CMD...        one TAP line (dl_dump on failure); DL_BAD=1 once one failed
+#   dl_check DESC CMD...        one TAP line (dl_dump on failure); TAP_BAD=1 once one failed (common/tap.sh)
 #   dl_st I VM STATUS, dl_protected VM..., dl_count_cmd SIMVM CMD, dl_sim_pid SIMVM
 #
 # One qmp-sim serves every node: a COLO pair spans two simulated QEMUs and qmp-sim links
@@ -25,6 +25,7 @@
 # kills it, and the daemon's SIGKILL of a stale side really ends that VM.
 # Everything is started through lab_spawn/lab_track: lab_down kills it by PID.
 
+. "$(dirname "${BASH_SOURCE[0]}")/../common/tap.sh"
 DL_ARBD="$TOP_BUILDDIR/arbiter/colo-arbiterd"
 DL_SOCKLINE="$TOP_BUILDDIR/test/daemon/sockline"
 DL_NOKILL="$TOP_BUILDDIR/test/daemon/nokill.so"
@@ -43,23 +44,10 @@ dl_need() {
 	[ -x "$DL_SOCKLINE" ] || need="$need sockline(build it)"
 	[ -x "$DL_CTL" ] || need="$need colo-arbiterctl(build it)"
 	[ -f "$DL_NOKILL" ] || need="$need nokill.so(build it)"
-	if [ "$(id -u)" != 0 ] || [ -n "$need" ]; then
-		if [ "${COLO_REQUIRE_REAL:-0}" = 1 ]; then
-			echo "1..1"; echo "not ok 1 - daemon lab needs root and:$need"; exit 1
-		fi
-		echo "1..0 # SKIP needs root and:$need"; exit 0
-	fi
+	tap_need "daemon lab" "$need"
 }
 
-dl_wait() { # seconds (wall clock), command...
-	local end=$((SECONDS + $1))
-	shift
-	while [ "$SECONDS" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
+dl_wait() { tap_wait "$@"; } # seconds (wall clock), command...
 
 dl_sim() { "$DL_SOCKLINE" "$LAB_DIR/sim.ctl" "$@"; }
 
@@ -159,14 +147,9 @@ dl_sim_state() { # simvm
 	dl_sim "{\"cmd\":\"state\",\"name\":\"$1\"}" | jq -ce .state
 }
 
-# ---- TAP helpers shared by the scenario files (test_daemon_lab.sh keeps its own) ----
-DL_N=0 DL_BAD=0
-dl_check() { # description, command...
-	local d=$1
-	shift
-	DL_N=$((DL_N + 1))
-	if "$@"; then echo "ok $DL_N - $d"; else DL_BAD=1; echo "not ok $DL_N - $d"; dl_dump; fi
-}
+# ---- TAP helpers shared by the scenario files ----
+TAP_DUMP=dl_dump
+dl_check() { tap_check "$@"; } # description, command...
 dl_dump() {
 	local i
 	for i in 1 2 3; do

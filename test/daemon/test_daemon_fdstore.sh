@@ -91,4 +91,4 @@ wait "$SDPID" 2>/dev/null
 dl_check "SIGTERM to fakesd: the daemon exits 0" \
 	eval 'grep -q "exit ${DL_ARB[1]} status 0" "$SDLOG" && dl_arb_kill 2 TERM && dl_arb_kill 3 TERM'
 lab_down
-exit $DL_BAD
+exit $TAP_BAD

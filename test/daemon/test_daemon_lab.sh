@@ -29,20 +29,7 @@ set -u
 . "$TOP_SRCDIR/test/daemon/daemon_lab.sh"
 dl_need
 
-n=0 bad=0
-check() { # description, command...
-	local d=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $d"; else bad=1; echo "not ok $n - $d"; dl_dump; fi
-}
-dl_dump() {
-	local i
-	for i in 1 2 3; do
-		echo "# --- n$i status: $(dl_status "$i" | jq -c '[.cluster.gate, (.vms[] | [.name, .status, .epoch.n, .why])]' 2>/dev/null)"
-		grep -E '\[(notice|warning|error|crit)' "$LAB_DIR/n$i/arb.log" 2>/dev/null | tail -15 | sed 's/^/#   /'
-	done
-}
+check() { dl_check "$@"; }
 
 st() { dl_jq "$1" ".vms[] | select(.name==\"$2\") | .status==\"$3\""; }
 all_protected() {
@@ -229,4 +216,4 @@ check "n1 isolated on its own interface: its solo primary is frozen within 12 s 
 	eval 'paused && [ "$ms" -lt 12000 ] && grep -q "gate open -> closed" "$LAB_DIR/n1/arb.log"'
 lab_heal 1
 lab_down
-exit $bad
+exit $TAP_BAD

@@ -68,4 +68,4 @@ dl_check "arbiters on n2 and n3 exit 0 on SIGTERM" \
 	eval 'dl_arb_kill 2 TERM && dl_arb_kill 3 TERM'
 dl_arb_kill 1 TERM
 lab_down
-exit $DL_BAD
+exit $TAP_BAD

@@ -117,4 +117,4 @@ dl_check "SIGTERM: n2 and n3 exit 0, n3 leaves no temp record (queue drained)" \
 dl_check "60 malformed CPG messages from n3: n1 logs at most 8 in full and sums up the rest (all 60 counted), pa untouched" \
 	[ "$FLOOD_OK" = 1 ]
 lab_down
-exit "$DL_BAD"
+exit "$TAP_BAD"

@@ -87,4 +87,4 @@ grep -h "vm=qb: x-colo-lost-heartbeat written" "$LAB_DIR/n1/arb.log" | sed 's/^/
 dl_check "every arbiter exits 0 on SIGTERM" \
 	eval 'dl_arb_kill 1 TERM && dl_arb_kill 2 TERM && dl_arb_kill 3 TERM'
 lab_down
-exit $DL_BAD
+exit $TAP_BAD

@@ -72,4 +72,4 @@ grep -h "vm=ra" "$LAB_DIR/n2/arb.log" | grep -E "notice|warning" | tail -8 | sed
 dl_check "every arbiter exits 0 on SIGTERM" \
 	eval 'dl_arb_kill 1 TERM && dl_arb_kill 2 TERM && dl_arb_kill 3 TERM'
 lab_down
-exit $DL_BAD
+exit $TAP_BAD

@@ -51,8 +51,8 @@ grep -E "ERROR SUMMARY|definitely lost|indirectly lost|possibly lost" "$VG" | se
 dl_check "valgrind: 0 errors, no definitely or indirectly lost bytes" \
 	eval 'grep -q "ERROR SUMMARY: 0 errors" "$VG" &&
 	      ! grep -Eq "(definitely|indirectly) lost: [1-9]" "$VG"'
-[ "$DL_BAD" = 0 ] || sed 's/^/#   vg: /' "$VG" | head -80
+[ "$TAP_BAD" = 0 ] || sed 's/^/#   vg: /' "$VG" | head -80
 dl_arb_kill 1 TERM
 dl_arb_kill 3 TERM
 lab_down
-exit $DL_BAD
+exit $TAP_BAD

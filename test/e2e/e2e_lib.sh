@@ -17,13 +17,8 @@ set -u
 . "$TOP_SRCDIR/test/lab/arb.sh"
 arb_need
 
-n=0 bad=0
-check() { # description, command...
-	local d=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $d"; else bad=1; echo "not ok $n - $d"; e2e_dump; fi
-}
+TAP_DUMP=e2e_dump
+check() { tap_check "$@"; } # description, command...
 e2e_dump() {
 	local i
 	for i in $(seq 1 "$LAB_N"); do

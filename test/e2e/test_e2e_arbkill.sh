@@ -35,4 +35,4 @@ sleep 2
 check "each failover happened exactly once (one MIGRATION completed, one RESUME on each secondary QEMU)" \
 	eval '[ "$(arb_event_count ka s MIGRATION "$T0")/$(arb_event_count kb s MIGRATION "$T0")" = 1/1 ] &&
 	      [ "$(arb_event_count ka s RESUME "$T0")/$(arb_event_count kb s RESUME "$T0")" = 1/1 ]'
-exit $bad
+exit $TAP_BAD

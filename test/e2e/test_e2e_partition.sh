@@ -65,4 +65,4 @@ check "B) after the heal: n1's pb never runs again (killed or still frozen), n2 
 	eval 'p_not_running pb && never_alone_since pb "$T0" && is_st 2 pb solo && one_runs pb'
 check "after both: pa and pb each ran on exactly one side, n2's status --json names n2 as holder" \
 	arb_jq 2 '[.vms[] | select(.status == "solo" and .where == 2)] | length == 2'
-exit $bad
+exit $TAP_BAD

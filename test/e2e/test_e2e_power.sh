@@ -42,4 +42,4 @@ check "status --json on n2: both VMs solo with the only current copy on n2, epoc
 check "each survivor QEMU failed over exactly once (one MIGRATION completed event), n1 has no process left" \
 	eval '[ "$(arb_event_count pa s MIGRATION "$T0")" = 1 ] && [ "$(arb_event_count pb p MIGRATION "$T0")" = 1 ] &&
 	      [ -z "$(ip netns pids "${LAB_ID}n1" | grep -vx "${LAB_HOLDER[1]}")" ]'
-exit $bad
+exit $TAP_BAD

@@ -76,4 +76,4 @@ sleep 15 # corosync detection (~3.5 s) + the liveness bound (5.4 s) + margin
 check "witness n3 powered off under CPU load: nothing frozen or yanked (no STOP since), qd in COLO, solo VMs running" \
 	eval 'no_stop_since "$T0" qa qb qc qd && in_colo qd && all_protected qd &&
 	      runs qa s && runs qb p && runs qc p && arb_jq 1 ".cluster.gate==\"open\"" && arb_jq 2 ".cluster.gate==\"open\""'
-exit $bad
+exit $TAP_BAD

@@ -31,4 +31,4 @@ check "n2's secondary never takes over (no MIGRATION completed since the start; 
 	      { [ "$(qstate ra s)" = gone ] || [ "$(qstate ra s | cut -d/ -f1)" = secondary ]; } &&
 	      ! is_st 2 ra solo &&
 	      arb_jq 2 ".vms[] | select(.name==\"ra\") | .where == 1 and .epoch.kind == \"SOLO\" and .epoch.holder == 1"'
-exit $bad
+exit $TAP_BAD

@@ -49,4 +49,4 @@ check "n1 powered off: the stale secondary never takes over (QEMU mode secondary
 	      ! is_st 2 sa solo'
 check "n2's status --json names n1 as holding the only current copy (where 1, epoch SOLO held by n1)" \
 	arb_jq 2 '.vms[] | select(.name=="sa") | .where == 1 and .epoch.kind == "SOLO" and .epoch.holder == 1 and .protected == false'
-exit $bad
+exit $TAP_BAD

@@ -31,6 +31,7 @@ ARB_EXTRA=${ARB_EXTRA:-}
 ARB_WRAP=${ARB_WRAP:-}
 declare -A ARB_PID
 ARB_RUN=0
+. "$(dirname "${BASH_SOURCE[0]}")/../common/tap.sh"
 
 arb_need() {
 	local need="" t
@@ -40,23 +41,10 @@ arb_need() {
 	[ -x "$ARB_D" ] || need="$need colo-arbiterd(build it)"
 	[ -x "$ARB_CTL" ] || need="$need colo-arbiterctl(build it)"
 	[ -x "${QMPCALL:-$TOP_BUILDDIR/test/lab/qmpcall}" ] || need="$need qmpcall(make -C test lab/qmpcall)"
-	if [ "$(id -u)" != 0 ] || [ -n "$need" ]; then
-		if [ "${COLO_REQUIRE_REAL:-0}" = 1 ]; then
-			echo "1..1"; echo "not ok 1 - needs root and:$need"; exit 1
-		fi
-		echo "1..0 # SKIP needs root and:$need"; exit 0
-	fi
+	tap_need "e2e lab" "$need"
 }
 
-arb_wait() { # seconds (wall clock), command...
-	local end=$((SECONDS + $1))
-	shift
-	while [ "$SECONDS" -lt "$end" ]; do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
+arb_wait() { tap_wait "$@"; } # seconds (wall clock), command...
 
 arb_conf() { # node
 	local d="$LAB_DIR/n$1"

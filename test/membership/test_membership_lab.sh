@@ -17,20 +17,10 @@ for t in corosync corosync-quorumtool nsenter unshare nft ip jq; do
 	command -v "$t" >/dev/null || need="$need $t"
 done
 [ -x "$CPGWATCH" ] || need="$need cpgwatch(build it)"
-if [ "$(id -u)" != 0 ] || [ -n "$need" ]; then
-	if [ "${COLO_REQUIRE_REAL:-0}" = 1 ]; then
-		echo "1..1"; echo "not ok 1 - membership lab needs root and:$need"; exit 1
-	fi
-	echo "1..0 # SKIP needs root and:$need"; exit 0
-fi
-
-n=0 bad=0
-check() { # description, command...
-	local d=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $d"; else bad=1; echo "not ok $n - $d"; dump_logs; fi
-}
+. "$TOP_SRCDIR/test/common/tap.sh"
+tap_need "membership lab" "$need"
+TAP_DUMP=dump_logs
+check() { tap_check "$@"; } # description, command...
 
 W=$(mktemp -d /tmp/colo-memlab.XXXXXX)
 cleanup() { lab_down; rm -rf "$W"; }
@@ -259,4 +249,4 @@ check "6: heal: n1 sees n3's cpgwatch join with NODEUP" wait_until 10 has_after 
 delay "n1 totem ring of 3 after heal" 1 "$st" '.ev == "totem_confchg" and (.members | length) == 3'
 delay "n3 quorate=1 after heal" 3 "$st" '.ev == "quorum" and .quorate == 1'
 
-exit $bad
+exit $TAP_BAD
