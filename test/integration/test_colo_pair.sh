@@ -20,12 +20,8 @@ need=""
 for t in corosync nsenter unshare nft ip jq qemu-system-x86_64 qemu-img; do
 	command -v "$t" >/dev/null || need="$need $t"
 done
-if [ "$(id -u)" != 0 ] || [ -n "$need" ]; then
-	if [ "${COLO_REQUIRE_REAL:-0}" = 1 ]; then
-		echo "1..1"; echo "not ok 1 - needs root and:$need"; exit 1
-	fi
-	echo "1..0 # SKIP needs root and:$need"; exit 0
-fi
+. "$TOP_SRCDIR/test/common/tap.sh"
+tap_need "real COLO pair" "$need"
 
 modes() { # name -> "pmode/smode/pmig/prun/srun"
 	printf '%s/%s/%s/%s/%s' \

@@ -16,12 +16,8 @@ need=""
 for t in corosync corosync-quorumtool nsenter unshare nft ip; do
 	command -v "$t" >/dev/null || need="$need $t"
 done
-if [ "$(id -u)" != 0 ] || [ -n "$need" ]; then
-	if [ "${COLO_REQUIRE_REAL:-0}" = 1 ]; then
-		echo "1..1"; echo "not ok 1 - lab needs root and:$need"; exit 1
-	fi
-	echo "1..0 # SKIP needs root and:$need"; exit 0
-fi
+. "$TOP_SRCDIR/test/common/tap.sh"
+tap_need "corosync lab" "$need"
 
 all_quorate() { # votes
 	local i
