@@ -91,8 +91,13 @@ json_t *daemon_status_json(struct daemon *d)
 		json_object_set_new(o, "local", side_json(&v->local, true));
 		if (v->peer_reported) {
 			json_t *p = side_json(&v->peer, false);
+			bool in_ring = false;
 
+			for (unsigned i = 0; i < d->n_members; i++)
+				in_ring |= d->members[i] == v->cfg.peer_node;
 			json_object_set_new(p, "reported", json_true());
+			/* a lost node's last report is history, not its state */
+			json_object_set_new(p, "current", json_boolean(in_ring));
 			json_object_set_new(o, "peer", p);
 		} else {
 			json_object_set_new(o, "peer", json_pack("{s:b}", "reported", 0));

@@ -297,6 +297,11 @@ static void render_peer(struct sb *b, const json_t *p, const json_t *vm)
 		sb_printf(b, "\n");
 		return;
 	}
+	if (json_is_false(json_object_get(p, "current"))) {
+		sb_printf(b, "(last report, before node ");
+		sb_int(b, vm, "peer_node");
+		sb_printf(b, " left the ring) ");
+	}
 	if (json_is_false(json_object_get(p, "alive"))) {
 		sb_printf(b, "QEMU GONE (exited)\n");
 		return;
