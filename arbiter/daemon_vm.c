@@ -544,23 +544,33 @@ static const char *colo_missing(const struct daemon_vm *v)
 	return NULL;
 }
 
+/* Asks the fsm to forget v: 0, or -EBUSY while one of v's sequences runs
+ * (the fsm refuses then and v stays). */
+static int vm_fsm_remove(struct daemon_vm *v)
+{
+	struct fsm_event ev;
+
+	if (!v->in_fsm)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = FSM_EV_ADMIN;
+	ev.u.admin.kind = FSM_ADMIN_VM_REMOVE;
+	snprintf(ev.u.admin.vm, sizeof(ev.u.admin.vm), "%s", v->cfg.name);
+	if (daemon_post(v->d, &ev) == -EBUSY)
+		return -EBUSY;
+	v->in_fsm = false;
+	return 0;
+}
+
 /* Takes v out of the fsm; false if the fsm refuses (a sequence runs). */
 static bool vm_refuse(struct daemon_vm *v, const char *why)
 {
 	struct daemon *d = v->d;
-	struct fsm_event ev;
 
-	if (v->in_fsm) {
-		memset(&ev, 0, sizeof(ev));
-		ev.kind = FSM_EV_ADMIN;
-		ev.u.admin.kind = FSM_ADMIN_VM_REMOVE;
-		snprintf(ev.u.admin.vm, sizeof(ev.u.admin.vm), "%s", v->cfg.name);
-		if (daemon_post(d, &ev) == -EBUSY) {
-			qb_log(LOG_ERR, "node=%u vm=%s: %s; not refused while a sequence runs",
-			       d->nodeid, v->cfg.name, why);
-			return false;
-		}
-		v->in_fsm = false;
+	if (vm_fsm_remove(v) == -EBUSY) {
+		qb_log(LOG_ERR, "node=%u vm=%s: %s; not refused while a sequence runs",
+		       d->nodeid, v->cfg.name, why);
+		return false;
 	}
 	if (v->refused != why)
 		qb_log(LOG_ERR, "node=%u vm=%s: refused: %s (never failed over; replace the "
@@ -846,23 +856,15 @@ static void vm_free(struct daemon *d, struct daemon_vm *v)
 int daemon_vm_remove(struct daemon *d, struct daemon_vm *v)
 {
 	struct daemon_vm **pp;
-	struct fsm_event ev;
 
 	for (pp = &d->vms; *pp && *pp != v; pp = &(*pp)->next)
 		;
 	if (!*pp)
 		return -ENOENT;
-	if (v->in_fsm) {
-		memset(&ev, 0, sizeof(ev));
-		ev.kind = FSM_EV_ADMIN;
-		ev.u.admin.kind = FSM_ADMIN_VM_REMOVE;
-		snprintf(ev.u.admin.vm, sizeof(ev.u.admin.vm), "%s", v->cfg.name);
-		/* the fsm refuses while a sequence runs: the VM stays then */
-		if (daemon_post(d, &ev) == -EBUSY) {
-			qb_log(LOG_WARNING, "node=%u vm=%s: not removed: a sequence is running",
-			       d->nodeid, v->cfg.name);
-			return -EBUSY;
-		}
+	if (vm_fsm_remove(v) == -EBUSY) {
+		qb_log(LOG_WARNING, "node=%u vm=%s: not removed: a sequence is running",
+		       d->nodeid, v->cfg.name);
+		return -EBUSY;
 	}
 	*pp = v->next;
 	qb_log(LOG_NOTICE, "node=%u vm=%s: removed", d->nodeid, v->cfg.name);
