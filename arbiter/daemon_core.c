@@ -502,10 +502,17 @@ static void run_actions(struct daemon *d, const struct fsm_event *ev)
 		case FSM_ACT_SEND:
 			do_send(d, &a->u.send);
 			break;
-		case FSM_ACT_PERSIST:
+		case FSM_ACT_PERSIST: {
 			/* PERSIST_DONE comes back from the worker once durable */
-			daemon_persist_submit(d, &a->u.persist.rec, a->u.persist.seq);
+			int prc = daemon_persist_submit(d, &a->u.persist.rec, a->u.persist.seq);
+
+			if (prc)
+				qb_log(LOG_CRIT, "node=%u vm=%s: epoch %" PRIu64 " cannot be "
+				       "persisted (%s): nothing waiting for it will go on",
+				       d->nodeid, a->u.persist.rec.vm, a->u.persist.rec.epoch.n,
+				       strerror(-prc));
 			break;
+		}
 		case FSM_ACT_FENCE:
 			daemon_fence_start(d, a->u.fence.nodeid);
 			break;

@@ -1,20 +1,24 @@
 /*
  * daemon_persist.c: durable per-VM epoch records and the audit log.
  *
- * A record (struct fsm_persist) is one JSON file per VM under state_dir,
- * replaced atomically: write a temp file, fsync it, rename it, fsync the
- * directory; only then does the fsm get PERSIST_DONE (acks and commits
- * wait for it).  At start every record is loaded for FSM_EV_START.  A
- * record that cannot be read stops the start-up: an arbiter that forgot an
- * ack could ack twice.  The audit log is JSON lines, fdatasync'd lazily.
- * Must not block the loop: writes and syncs run on the worker thread
- * (daemon_worker.c) in the order issued, records queued together in one
- * batch with one syncfs and one directory fsync; the JSON is built here on
- * the loop, the worker only makes the system calls.  Only the start-up load
- * reads in the loop, before anything else runs.
+ * A record (struct fsm_persist) is the VM's whole persisted state, one line
+ * of the epoch log state_dir/epochs.log (epoch_log.h); the fsm gets
+ * PERSIST_DONE only once the line is durable (acks and commits wait for
+ * it).  The records one loop iteration asks for go out as one batch (one
+ * write, one fdatasync) at a 0 ms timer, as the CPG sends do: a node loss
+ * with hundreds of VMs costs one flush, not one per record.  At start the
+ * log is read for FSM_EV_START; a log that cannot be read stops the
+ * start-up: an arbiter that forgot an ack could ack twice.  The audit log
+ * is JSON lines, fdatasync'd lazily.
+ * Must not block the loop: appends run on the worker thread
+ * (daemon_worker.c) in the order issued; the JSON is built here on the
+ * loop, the worker only makes the system calls (epoch_log_file.c).  Only
+ * the start-up load (and a move of the older one-file-per-VM records into
+ * the log) does file I/O in the loop, before anything else runs.
  */
 #include "daemon.h"
 #include "daemon_worker.h"
+#include "epoch_log_file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,21 +34,6 @@
 #define REC_PREFIX "epoch-"
 #define REC_SUFFIX ".json"
 
-/* VM names come from peers too: never let one pick a path. */
-static void rec_name(const char *vm, char *out, size_t cap)
-{
-	size_t o = (size_t)snprintf(out, cap, REC_PREFIX);
-
-	for (const unsigned char *p = (const unsigned char *)vm; *p && o + 4 < cap; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')
-			out[o++] = (char)*p;
-		else
-			o += (size_t)snprintf(out + o, cap - o, "%%%02x", *p);
-	}
-	snprintf(out + o, cap - o, REC_SUFFIX);
-}
-
 static json_t *inst_json(const struct fsm_instance *i)
 {
 	return json_pack("{s:I,s:I}", "pid", (json_int_t)i->pid, "start", (json_int_t)i->start);
@@ -59,8 +48,9 @@ static json_t *epoch_json(const struct fsm_epoch *e)
 
 static json_t *rec_json(const struct fsm_persist *r)
 {
-	return json_pack("{s:i,s:s,s:o,s:b,s:{s:I,s:I,s:o},s:I,s:b,s:o,s:b,s:o,s:I}",
-			 "version", 1, "vm", r->vm, "epoch", epoch_json(&r->epoch),
+	/* "vm" first: the epoch log finds a record's VM without parsing it */
+	return json_pack("{s:s,s:i,s:o,s:b,s:{s:I,s:I,s:o},s:I,s:b,s:o,s:b,s:o,s:I}",
+			 "vm", r->vm, "version", 1, "epoch", epoch_json(&r->epoch),
 			 "acked", r->acked, "acked_prop", "from_n", (json_int_t)r->acked_prop.from_n,
 			 "proposer", (json_int_t)r->acked_prop.proposer, "to",
 			 epoch_json(&r->acked_prop.to), "frozen_n", (json_int_t)r->frozen_n,
@@ -175,237 +165,267 @@ static int write_all(int fd, const char *s, size_t len)
 	return 0;
 }
 
-/* One record write, prepared on the loop (JSON, paths) and made durable on
- * the worker: nothing in it points into struct daemon but `d`, which only
- * done() (loop thread) reads. */
-struct persist_job {
-	struct daemon *d;
+/* ---- records: the epoch log ---------------------------------------------- */
+
+/* A record's line: one JSON object that starts {"vm":"NAME", (jansson keeps
+ * the insertion order), as epoch_log.h requires. */
+static char *rec_text(const struct fsm_persist *r, size_t *len)
+{
+	json_t *o = rec_json(r);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char name[EPOCH_LOG_NAME_MAX];
+
+	json_decref(o);
+	if (s && !epoch_log_line_vm(s, strlen(s), name)) {
+		free(s); /* a name the config would have refused */
+		s = NULL;
+	}
+	if (s)
+		*len = strlen(s);
+	return s;
+}
+
+/* The records of one loop iteration, made durable together: one append and
+ * one fdatasync (several groups queued behind a slow disk share one). */
+struct persist_rec {
 	char vm[FSM_NAME_MAX];
 	uint64_t seq, epoch_n;
 	char *text;
-	char dir[ARB_PATH_MAX];
-	char path[ARB_PATH_MAX + 256], tmp[ARB_PATH_MAX + 270];
-	bool superseded; /* worker thread only */
+	size_t len;
 };
 
-/* Worker thread, one record: system calls only. */
-static int persist_one(struct persist_job *j)
-{
-	int fd, dfd, rc;
+struct persist_group {
+	struct daemon *d;
+	struct epoch_log_file *lf;
+	struct persist_rec *recs;
+	unsigned n, cap;
+	int compact_rc; /* worker: compaction after this group's batch */
+	uint64_t size;  /* worker: the log's size after it */
+};
 
-	rc = mkdir_p(j->dir);
-	if (rc)
-		return rc;
-	fd = open(j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	rc = write_all(fd, j->text, strlen(j->text));
-	if (!rc)
-		rc = write_all(fd, "\n", 1);
-	if (!rc && fsync(fd))
-		rc = -errno;
-	if (close(fd) && !rc)
-		rc = -errno;
-	if (!rc && rename(j->tmp, j->path))
-		rc = -errno;
-	if (rc) {
-		unlink(j->tmp);
-		return rc;
-	}
-	/* the rename is durable only once the directory is */
-	dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	rc = fsync(dfd) ? -errno : 0;
-	close(dfd);
-	return rc;
+static void group_free(struct persist_group *g)
+{
+	for (unsigned i = 0; i < g->n; i++)
+		free(g->recs[i].text);
+	free(g->recs);
+	free(g);
 }
 
-static int write_tmp(struct persist_job *j)
+/* Worker thread: the queued groups in order, one batch. */
+static void group_batch(void **args, int *rcs, unsigned n)
 {
-	int fd = open(j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	struct persist_group **gs = (struct persist_group **)args;
+	struct epoch_log_file *lf = gs[0]->lf;
+	unsigned total = 0, k = 0;
+	const char **texts;
+	size_t *lens;
 	int rc;
 
-	if (fd < 0)
-		return -errno;
-	rc = write_all(fd, j->text, strlen(j->text));
-	if (!rc)
-		rc = write_all(fd, "\n", 1);
-	if (close(fd) && !rc)
-		rc = -errno;
-	return rc;
-}
-
-/* Worker thread, n records in issue order (a node loss: hundreds at once).
- * Same durability as persist_one() with two flushes for the whole batch:
- * every temp file written, syncfs (their data durable), every rename,
- * fsync of the directory (the renames durable).  A record superseded by a
- * later one for the same VM in the batch is not written: each record is
- * the VM's whole state, so the later one carries it, and it shares the
- * later one's result. */
-static void persist_batch(void **args, int *rcs, unsigned n)
-{
-	struct persist_job **jobs = (struct persist_job **)args;
-	int dfd, rc;
-
-	if (n == 1) {
-		rcs[0] = persist_one(jobs[0]);
-		return;
-	}
-	/* state_dir is fixed for the daemon's life: one directory */
-	rc = mkdir_p(jobs[0]->dir);
-	dfd = rc ? -1 : open(jobs[0]->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (!rc && dfd < 0)
-		rc = -errno;
-	for (unsigned i = 0; i < n; i++) {
-		jobs[i]->superseded = false;
-		for (unsigned k = i + 1; k < n && !jobs[i]->superseded; k++)
-			jobs[i]->superseded = !strcmp(jobs[i]->path, jobs[k]->path);
-		if (strcmp(jobs[i]->dir, jobs[0]->dir))
-			rcs[i] = -EXDEV; /* never: state_dir does not change */
-		else if (rc)
-			rcs[i] = rc;
-		else
-			rcs[i] = jobs[i]->superseded ? 0 : write_tmp(jobs[i]);
-	}
-	if (!rc && syncfs(dfd))
-		rc = -errno;
-	for (unsigned i = 0; i < n; i++) {
-		if (jobs[i]->superseded || rcs[i] == -EXDEV)
-			continue;
-		if (!rc && !rcs[i] && rename(jobs[i]->tmp, jobs[i]->path))
-			rcs[i] = -errno;
-		if (rc || rcs[i])
-			unlink(jobs[i]->tmp);
-	}
-	if (!rc && fsync(dfd))
-		rc = -errno;
-	if (dfd >= 0)
-		close(dfd);
-	/* from the last record back, so that a superseded one takes the result
-	 * of the one that carries it */
-	for (unsigned i = n; i-- > 0;) {
-		if (rc && !rcs[i])
-			rcs[i] = rc;
-		if (jobs[i]->superseded) {
-			for (unsigned k = i + 1; k < n; k++) {
-				if (!strcmp(jobs[i]->path, jobs[k]->path)) {
-					rcs[i] = rcs[k];
-					break;
-				}
+	for (unsigned i = 0; i < n; i++)
+		total += gs[i]->n;
+	texts = calloc(total ? total : 1, sizeof(*texts));
+	lens = calloc(total ? total : 1, sizeof(*lens));
+	if (!texts || !lens) {
+		rc = -ENOMEM;
+	} else {
+		for (unsigned i = 0; i < n; i++) {
+			for (unsigned j = 0; j < gs[i]->n; j++, k++) {
+				texts[k] = gs[i]->recs[j].text;
+				lens[k] = gs[i]->recs[j].len;
 			}
 		}
+		rc = epoch_log_append(lf, texts, lens, total);
 	}
+	free(texts);
+	free(lens);
+	for (unsigned i = 0; i < n; i++) {
+		rcs[i] = rc;
+		gs[i]->compact_rc = 0;
+	}
+	if (!rc)
+		gs[n - 1]->compact_rc = epoch_log_compact(lf, false);
+	gs[n - 1]->size = lf->size;
 }
 
-/* Loop thread: PERSIST_DONE only for a durable record. */
-static void persist_done(void *arg, int rc, bool cancelled)
+static void group_run_one(struct persist_group *g, int *rc)
 {
-	struct persist_job *j = arg;
-	struct daemon *d = j->d;
-	struct fsm_event ev;
+	void *arg = g;
+
+	group_batch(&arg, rc, 1);
+}
+
+/* Loop thread: PERSIST_DONE only for durable records, in their order. */
+static void group_done(void *arg, int rc, bool cancelled)
+{
+	struct persist_group *g = arg;
+	struct daemon *d = g->d;
 
 	if (rc) {
 		/* no PERSIST_DONE: nothing gets acked or committed */
-		qb_log(LOG_CRIT, "node=%u vm=%s: persisting epoch %" PRIu64 " failed: %s",
-		       d->nodeid, j->vm, j->epoch_n, strerror(-rc));
-	} else {
-		qb_log(LOG_DEBUG, "node=%u vm=%s: epoch %" PRIu64 " persisted (seq %" PRIu64 ")%s",
-		       d->nodeid, j->vm, j->epoch_n, j->seq, cancelled ? " at shutdown" : "");
+		qb_log(LOG_CRIT, "node=%u vm=%s: persisting %u epoch record(s) in %s failed: %s%s",
+		       d->nodeid, g->recs[0].vm, g->n, g->lf->path, strerror(-rc),
+		       g->lf->broken ? "; the epoch log is unusable until a restart" : "");
 	}
-	if (!rc && !cancelled && d->fsm) {
+	if (g->compact_rc < 0)
+		qb_log(LOG_ERR, "node=%u: compacting %s failed: %s%s", d->nodeid, g->lf->path,
+		       strerror(-g->compact_rc),
+		       g->lf->broken ? "; the epoch log is unusable until a restart" : "");
+	else if (g->compact_rc > 0)
+		qb_log(LOG_INFO, "node=%u: %s compacted to %" PRIu64 " bytes", d->nodeid,
+		       g->lf->path, g->size);
+	for (unsigned i = 0; i < g->n; i++) {
+		const struct persist_rec *r = &g->recs[i];
+		struct fsm_event ev;
+
+		if (rc)
+			continue;
+		qb_log(LOG_DEBUG, "node=%u vm=%s: epoch %" PRIu64 " persisted (seq %" PRIu64 ")%s",
+		       d->nodeid, r->vm, r->epoch_n, r->seq, cancelled ? " at shutdown" : "");
+		if (cancelled || !d->fsm)
+			continue;
 		memset(&ev, 0, sizeof(ev));
 		ev.kind = FSM_EV_PERSIST_DONE;
-		memcpy(ev.u.persisted.vm, j->vm, sizeof(ev.u.persisted.vm));
-		ev.u.persisted.seq = j->seq;
+		memcpy(ev.u.persisted.vm, r->vm, sizeof(ev.u.persisted.vm));
+		ev.u.persisted.seq = r->seq;
 		daemon_post(d, &ev);
 	}
-	free(j->text);
-	free(j);
+	group_free(g);
+}
+
+void daemon_persist_flush(struct daemon *d)
+{
+	struct persist_group *g = d->persist_pending;
+	int rc;
+
+	if (d->persist_timer_armed)
+		qb_loop_timer_del(d->loop, d->persist_timer);
+	d->persist_timer_armed = false;
+	d->persist_pending = NULL;
+	if (!g || !g->n) {
+		if (g)
+			group_free(g);
+		return;
+	}
+	rc = daemon_worker_submit_batch(d->worker, group_batch, group_done, g);
+	if (rc) {
+		/* no worker (it could not start): durability first, the loop waits */
+		if (rc != -ESHUTDOWN)
+			qb_log(LOG_WARNING, "node=%u: worker queue refused %u records (%s): "
+			       "writing them in the loop", d->nodeid, g->n, strerror(-rc));
+		group_run_one(g, &rc);
+		group_done(g, rc, false);
+	}
+}
+
+static void persist_timer_fire(void *data)
+{
+	struct daemon *d = data;
+
+	d->persist_timer_armed = false;
+	daemon_persist_flush(d);
 }
 
 int daemon_persist_submit(struct daemon *d, const struct fsm_persist *rec, uint64_t seq)
 {
-	char name[FSM_NAME_MAX * 3 + 32];
-	struct persist_job *j = calloc(1, sizeof(*j));
-	json_t *o;
-	int rc;
+	struct persist_group *g = d->persist_pending;
+	struct persist_rec *r;
 
-	if (!j)
+	if (!d->elog)
+		return -EBADF;
+	if (!g) {
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		g->d = d;
+		g->lf = d->elog;
+		d->persist_pending = g;
+	}
+	if (g->n == g->cap) {
+		unsigned cap = g->cap ? g->cap * 2 : 8;
+		struct persist_rec *nr = realloc(g->recs, sizeof(*nr) * cap);
+
+		if (!nr)
+			return -ENOMEM;
+		g->recs = nr;
+		g->cap = cap;
+	}
+	r = &g->recs[g->n];
+	memset(r, 0, sizeof(*r));
+	r->text = rec_text(rec, &r->len);
+	if (!r->text)
 		return -ENOMEM;
-	if (strlen(d->cfg.state_dir) >= sizeof(j->dir)) {
-		free(j);
-		return -ENAMETOOLONG;
-	}
-	o = rec_json(rec);
-	j->text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(o);
-	if (!j->text) {
-		free(j);
-		return -ENOMEM;
-	}
-	j->d = d;
-	memcpy(j->vm, rec->vm, sizeof(j->vm));
-	j->vm[sizeof(j->vm) - 1] = '\0';
-	j->seq = seq;
-	j->epoch_n = rec->epoch.n;
-	memcpy(j->dir, d->cfg.state_dir, strlen(d->cfg.state_dir) + 1);
-	rec_name(rec->vm, name, sizeof(name));
-	snprintf(j->path, sizeof(j->path), "%s/%s", j->dir, name);
-	snprintf(j->tmp, sizeof(j->tmp), "%s/.%s.tmp", j->dir, name);
-	rc = daemon_worker_submit_batch(d->worker, persist_batch, persist_done, j);
-	if (rc) {
-		/* no worker (it could not start): durability first, the loop waits */
-		if (rc != -ESHUTDOWN)
-			qb_log(LOG_WARNING, "node=%u vm=%s: worker queue refused a record (%s): "
-			       "writing it in the loop", d->nodeid, j->vm, strerror(-rc));
-		persist_done(j, persist_one(j), false);
-	}
+	memcpy(r->vm, rec->vm, sizeof(r->vm));
+	r->vm[sizeof(r->vm) - 1] = '\0';
+	r->seq = seq;
+	r->epoch_n = rec->epoch.n;
+	g->n++;
+	/* what this loop iteration decides goes out as one batch */
+	if (!d->persist_timer_armed &&
+	    qb_loop_timer_add(d->loop, QB_LOOP_HIGH, 0, d, persist_timer_fire,
+			      &d->persist_timer) == 0)
+		d->persist_timer_armed = true;
+	if (!d->persist_timer_armed)
+		daemon_persist_flush(d);
 	return 0;
 }
 
-int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n)
+/* ---- loading ---------------------------------------------------------------- */
+
+struct loaded {
+	struct fsm_persist *recs;
+	unsigned n, cap;
+};
+
+/* The record of rec->vm replaced, or rec added. */
+static int loaded_put(struct loaded *l, const struct fsm_persist *rec)
 {
-	DIR *dir;
+	for (unsigned i = 0; i < l->n; i++) {
+		if (!strcmp(l->recs[i].vm, rec->vm)) {
+			l->recs[i] = *rec;
+			return 0;
+		}
+	}
+	if (l->n == FSM_MAX_VMS)
+		return -ENOSPC;
+	if (l->n == l->cap) {
+		unsigned cap = l->cap ? l->cap * 2 : 8;
+		struct fsm_persist *nr = realloc(l->recs, sizeof(*nr) * cap);
+
+		if (!nr)
+			return -ENOMEM;
+		l->recs = nr;
+		l->cap = cap;
+	}
+	l->recs[l->n++] = *rec;
+	return 0;
+}
+
+/* Records of the format before the epoch log, one file per VM: read (the
+ * log's records are newer and replace them), moved into the log, then
+ * removed.  *found counts them. */
+static int load_legacy(struct daemon *d, struct loaded *l, unsigned *found)
+{
+	DIR *dir = opendir(d->cfg.state_dir);
 	struct dirent *de;
-	unsigned cap = 0;
 	int rc = 0;
 
-	*recs = NULL;
-	*n = 0;
-	dir = opendir(d->cfg.state_dir);
+	*found = 0;
 	if (!dir)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(dir))) {
-		size_t l = strlen(de->d_name);
+		size_t len = strlen(de->d_name);
 		char path[ARB_PATH_MAX + 256];
+		struct fsm_persist rec;
 		json_error_t je;
 		json_t *o;
 
-		if (strncmp(de->d_name, REC_PREFIX, strlen(REC_PREFIX)) || l < strlen(REC_SUFFIX) ||
-		    strcmp(de->d_name + l - strlen(REC_SUFFIX), REC_SUFFIX))
+		if (strncmp(de->d_name, REC_PREFIX, strlen(REC_PREFIX)) ||
+		    len < strlen(REC_SUFFIX) ||
+		    strcmp(de->d_name + len - strlen(REC_SUFFIX), REC_SUFFIX))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", d->cfg.state_dir, de->d_name);
 		o = json_load_file(path, 0, &je);
-		if (*n == FSM_MAX_VMS) {
-			json_decref(o);
-			qb_log(LOG_CRIT, "%s: more than %d records", d->cfg.state_dir, FSM_MAX_VMS);
-			rc = -ENOSPC;
-			break;
-		}
-		if (*n == cap) {
-			struct fsm_persist *nr;
-
-			cap = cap ? cap * 2 : 8;
-			nr = realloc(*recs, sizeof(**recs) * cap);
-			if (!nr) {
-				json_decref(o);
-				rc = -ENOMEM;
-				break;
-			}
-			*recs = nr;
-		}
-		if (!o || rec_from(o, &(*recs)[*n])) {
+		if (!o || rec_from(o, &rec)) {
 			qb_log(LOG_CRIT, "%s: unreadable epoch record: %s", path,
 			       o ? "bad fields" : je.text);
 			json_decref(o);
@@ -413,15 +433,140 @@ int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n
 			break;
 		}
 		json_decref(o);
-		(*n)++;
+		rc = loaded_put(l, &rec);
+		if (rc)
+			break;
+		(*found)++;
 	}
 	closedir(dir);
-	if (rc) {
-		free(*recs);
-		*recs = NULL;
-		*n = 0;
-	}
 	return rc;
+}
+
+static void remove_legacy(struct daemon *d)
+{
+	DIR *dir = opendir(d->cfg.state_dir);
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		size_t len = strlen(de->d_name);
+
+		if (!strncmp(de->d_name, REC_PREFIX, strlen(REC_PREFIX)) &&
+		    len >= strlen(REC_SUFFIX) &&
+		    !strcmp(de->d_name + len - strlen(REC_SUFFIX), REC_SUFFIX) &&
+		    unlinkat(dirfd(dir), de->d_name, 0))
+			qb_log(LOG_WARNING, "node=%u: cannot remove %s/%s: %s", d->nodeid,
+			       d->cfg.state_dir, de->d_name, strerror(errno));
+	}
+	if (fsync(dirfd(dir)))
+		qb_log(LOG_WARNING, "node=%u: fsync of %s: %s", d->nodeid, d->cfg.state_dir,
+		       strerror(errno));
+	closedir(dir);
+}
+
+/* Every record as one batch: moves the legacy files' records into the log. */
+static int migrate(struct daemon *d, const struct loaded *l)
+{
+	const char **texts = calloc(l->n ? l->n : 1, sizeof(*texts));
+	size_t *lens = calloc(l->n ? l->n : 1, sizeof(*lens));
+	int rc = texts && lens ? 0 : -ENOMEM;
+
+	for (unsigned i = 0; i < l->n && !rc; i++) {
+		texts[i] = rec_text(&l->recs[i], &lens[i]);
+		if (!texts[i])
+			rc = -ENOMEM;
+	}
+	if (!rc)
+		rc = epoch_log_append(d->elog, texts, lens, l->n);
+	for (unsigned i = 0; texts && i < l->n; i++)
+		free((char *)texts[i]);
+	free(texts);
+	free(lens);
+	return rc;
+}
+
+int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n)
+{
+	struct loaded l = { 0 };
+	struct epoch_log_scan scan;
+	char *buf = NULL, err[256] = "";
+	unsigned legacy = 0;
+	int rc;
+
+	*recs = NULL;
+	*n = 0;
+	d->elog = calloc(1, sizeof(*d->elog));
+	if (!d->elog)
+		return -ENOMEM;
+	rc = epoch_log_open(d->elog, d->cfg.state_dir, FSM_MAX_VMS, &buf, &scan, err,
+			    sizeof(err));
+	if (rc) {
+		qb_log(LOG_CRIT, "node=%u: %s/" EPOCH_LOG_NAME ": %s", d->nodeid,
+		       d->cfg.state_dir, err[0] ? err : strerror(-rc));
+		free(d->elog);
+		d->elog = NULL;
+		return rc;
+	}
+	if (d->elog->torn_bytes)
+		qb_log(LOG_WARNING, "node=%u: %s: dropped an unfinished last batch of %zu bytes "
+		       "(a crash while writing it; nothing was acted on; kept in %s.tail)",
+		       d->nodeid, d->elog->path, d->elog->torn_bytes, d->elog->path);
+	rc = load_legacy(d, &l, &legacy);
+	for (unsigned i = 0; i < scan.n_latest && !rc; i++) {
+		const struct epoch_log_span *sp = &scan.latest[i];
+		struct fsm_persist rec;
+		json_error_t je;
+		json_t *o = json_loadb(buf + sp->off, sp->len, 0, &je);
+
+		if (!o || rec_from(o, &rec)) {
+			qb_log(LOG_CRIT, "node=%u: %s: unreadable epoch record at byte %zu: %s",
+			       d->nodeid, d->elog->path, sp->off, o ? "bad fields" : je.text);
+			rc = -EINVAL;
+		} else {
+			rc = loaded_put(&l, &rec);
+		}
+		json_decref(o);
+	}
+	epoch_log_scan_free(&scan);
+	free(buf);
+	if (!rc && legacy) {
+		rc = migrate(d, &l);
+		if (rc)
+			qb_log(LOG_CRIT, "node=%u: cannot move %u records into %s: %s", d->nodeid,
+			       legacy, d->elog->path, strerror(-rc));
+		else {
+			remove_legacy(d);
+			qb_log(LOG_NOTICE, "node=%u: %u records of one file per VM moved into %s",
+			       d->nodeid, legacy, d->elog->path);
+		}
+	}
+	if (rc) {
+		free(l.recs);
+		epoch_log_close(d->elog);
+		free(d->elog);
+		d->elog = NULL;
+		return rc;
+	}
+	*recs = l.recs;
+	*n = l.n;
+	return 0;
+}
+
+/* After daemon_worker_stop(): nothing of the log is queued any more. */
+void daemon_persist_close(struct daemon *d)
+{
+	if (d->persist_timer_armed)
+		qb_loop_timer_del(d->loop, d->persist_timer);
+	d->persist_timer_armed = false;
+	if (d->persist_pending)
+		group_free(d->persist_pending);
+	d->persist_pending = NULL;
+	if (d->elog) {
+		epoch_log_close(d->elog);
+		free(d->elog);
+	}
+	d->elog = NULL;
 }
 
 /* ---- audit log ----------------------------------------------------------- */

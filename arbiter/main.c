@@ -325,8 +325,10 @@ int main(int argc, char **argv)
 	qb_log(LOG_NOTICE, "node=%u: stopped", d->nodeid);
 out:
 	/* durability first: every record and audit line queued gets written */
+	daemon_persist_flush(d);
 	daemon_worker_stop(d->worker);
 	d->worker = NULL;
+	daemon_persist_close(d);
 	daemon_control_stop(d);
 	membership_free(d->mem);
 	daemon_vm_free_all(d);

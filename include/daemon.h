@@ -61,6 +61,8 @@ struct daemon_timer {
 struct daemon_fence;
 struct daemon_fence_backoff;
 struct daemon_worker;
+struct epoch_log_file;
+struct persist_group;
 struct daemon_ratelimit;
 struct control_server;
 
@@ -103,6 +105,11 @@ struct daemon {
 	uint32_t members[FSM_MAX_NODES];
 
 	struct daemon_worker *worker;   /* persistence and audit I/O */
+	/* the epoch log: the worker's once the first batch is queued */
+	struct epoch_log_file *elog;
+	struct persist_group *persist_pending; /* this loop iteration's records */
+	qb_loop_timer_handle persist_timer;
+	bool persist_timer_armed;
 	struct daemon_ratelimit *drop_rl; /* log lines of dropped CPG messages */
 
 	int audit_fd;
@@ -122,6 +129,7 @@ struct daemon {
 	/* status dump for tests and `status` (until colo-arbiterctl) */
 	bool status_dirty;
 	qb_loop_timer_handle status_timer;
+	unsigned status_delay_ms; /* after a change: 10x the last snapshot's cost */
 
 	/* reaction latency (CLOCK_MONOTONIC us): the event being stepped, and
 	 * the last corosync membership event */
@@ -162,12 +170,19 @@ void daemon_vm_free_all(struct daemon *d);
 void daemon_vm_note(struct daemon *d, const struct fsm_event *ev);
 
 /* ---- daemon_persist.c ---- */
-/* Makes rec durable on the worker thread and posts FSM_EV_PERSIST_DONE
- * (seq) from the loop once it is; in the loop itself if there is no
- * worker.  A failure is logged and never completed.  Returns 0. */
+/* Queues rec for this loop iteration's batch, made durable on the worker
+ * thread (in the loop itself if there is no worker); FSM_EV_PERSIST_DONE
+ * (seq) is posted from the loop once it is.  A failure is logged and never
+ * completed.  0, or -errno (nothing queued: not durable, ever). */
 int daemon_persist_submit(struct daemon *d, const struct fsm_persist *rec, uint64_t seq);
-/* All records under state_dir; *recs malloc'd (NULL when n = 0). */
+/* Hands the queued records to the worker now (at shutdown, before
+ * daemon_worker_stop()). */
+void daemon_persist_flush(struct daemon *d);
+/* Opens the epoch log (recovering an unfinished last batch) and returns
+ * every VM's record; *recs malloc'd (NULL when n = 0). */
 int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n);
+/* After daemon_worker_stop(). */
+void daemon_persist_close(struct daemon *d);
 int daemon_audit_open(struct daemon *d);
 void daemon_audit_write(struct daemon *d, json_t *rec);
 void daemon_audit_close(struct daemon *d);

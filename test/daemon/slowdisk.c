@@ -2,19 +2,33 @@
  * slowdisk.c: LD_PRELOAD shim for test_daemon_persist.sh: a slow disk and
  * a trace of what the daemon made durable and sent, in the manner of
  * nokill.c (and sbd's testbed).
- *   fsync(2), syncfs(2) sleep COLO_TEST_FSYNC_DELAY_MS first (0: none)
- *   fsync, syncfs, rename(2), cpg_mcast_joined()
+ *   fsync(2), fdatasync(2), syncfs(2) sleep COLO_TEST_FSYNC_DELAY_MS first
+ *                       (0: none)
+ *   fsync, fdatasync, syncfs, rename(2), cpg_mcast_joined()
  *                       each append one line to COLO_TEST_IO_LOG:
- *     fsync-begin T PATH / fsync-end T PATH / syncfs-begin T PATH /
- *     syncfs-end T PATH / rename T NEWPATH / send T KIND
+ *     fsync-begin T PATH / fsync-end T PATH / fdatasync-begin T PATH /
+ *     fdatasync-end T PATH / syncfs-begin T PATH / syncfs-end T PATH /
+ *     rename T NEWPATH / send T KIND
+ *   write(2) of a buffer holding the record of VM COLO_TEST_WRITE_VM (if set;
+ *   a line starting {"vm":"NAME",) to a file named epochs.log:
+ *   append-mark T PATH
  *   T: CLOCK_MONOTONIC in µs; PATH from /proc/self/fd; KIND: the peer
  *   message kind byte (5 = ACK), logged only for a send corosync took.
- * Must not change any result: every call goes to the real function.
+ * Fault injection: while the file COLO_TEST_SYNC_FAIL_FLAG exists, fsync
+ * and fdatasync of a file named epochs.log fail with EIO without syncing
+ * (logged: fdatasync-fail T PATH), as a dying disk does.
+ * Must not change any other result: every other call goes to the real
+ * function.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <corosync/cpg.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +37,18 @@
 #include <unistd.h>
 
 int fsync(int fd);
+int fdatasync(int fd);
 int syncfs(int fd);
+ssize_t write(int fd, const void *buf, size_t len);
+
+static ssize_t real_write(int fd, const void *buf, size_t len)
+{
+	static ssize_t (*real)(int, const void *, size_t);
+
+	if (!real)
+		real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+	return real(fd, buf, len);
+}
 int rename(const char *oldpath, const char *newpath);
 
 static uint64_t mono_us(void)
@@ -49,7 +74,7 @@ static void note(const char *what, const char *arg)
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return;
-	if (write(fd, line, (size_t)n) < 0) {
+	if (real_write(fd, line, (size_t)n) < 0) {
 		/* nothing to do: the test then misses a line and fails */
 	}
 	close(fd);
@@ -65,15 +90,28 @@ static void fd_path(int fd, char *out, size_t cap)
 	out[n > 0 ? n : 0] = '\0';
 }
 
+static bool is_epoch_log(const char *path)
+{
+	size_t l = strlen(path), k = strlen("/epochs.log");
+
+	return l >= k && !strcmp(path + l - k, "/epochs.log");
+}
+
 static int slow_sync(int fd, const char *name, const char *begin, const char *end)
 {
 	const char *s = getenv("COLO_TEST_FSYNC_DELAY_MS");
+	const char *flag = getenv("COLO_TEST_SYNC_FAIL_FLAG");
 	long ms = s ? atol(s) : 0;
 	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
 	char path[512];
 	int rc;
 
 	fd_path(fd, path, sizeof(path));
+	if (flag && strcmp(name, "syncfs") && is_epoch_log(path) && access(flag, F_OK) == 0) {
+		note("fdatasync-fail", path);
+		errno = EIO;
+		return -1;
+	}
 	note(begin, path);
 	if (ms > 0) {
 		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
@@ -89,6 +127,28 @@ static int slow_sync(int fd, const char *name, const char *begin, const char *en
 int fsync(int fd)
 {
 	return slow_sync(fd, "fsync", "fsync-begin", "fsync-end");
+}
+
+int fdatasync(int fd)
+{
+	return slow_sync(fd, "fdatasync", "fdatasync-begin", "fdatasync-end");
+}
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+	const char *vm = getenv("COLO_TEST_WRITE_VM");
+	char mark[128];
+
+	if (vm && *vm && len &&
+	    snprintf(mark, sizeof(mark), "{\"vm\":\"%s\",", vm) < (int)sizeof(mark) &&
+	    memmem(buf, len, mark, strlen(mark))) {
+		char path[512];
+
+		fd_path(fd, path, sizeof(path));
+		if (is_epoch_log(path))
+			note("append-mark", path);
+	}
+	return real_write(fd, buf, len);
 }
 
 int syncfs(int fd)

@@ -3,18 +3,20 @@
 # thread), on a real 3-node corosync lab with the QMP simulator (daemon_lab.sh).
 #
 # n3's arbiter (the witness that must ack n2's takeover) runs on a slow disk: slowdisk.so
-# delays every fsync by 1 s (a record takes 2: file and directory; a record slower than the
-# commit timeout of 3 s and the proposer gives up and re-proposes for ever) and traces fsync,
-# rename and CPG sends with CLOCK_MONOTONIC stamps. Pair pa (primary n1, secondary n2); n1's corosync is killed and the primary is lost
-# silently, so n2 proposes a SOLO epoch and n3 must make its ack durable before sending it.
+# delays every fdatasync by 1 s (a batch of records in the epoch log takes one; a record
+# slower than the commit timeout of 3 s and the proposer gives up and re-proposes for ever)
+# and traces fdatasync, appends holding pa's record and CPG sends with CLOCK_MONOTONIC
+# stamps. Pair pa (primary n1, secondary n2); n1's corosync is killed and the primary is
+# lost silently, so n2 proposes a SOLO epoch and n3 must make its ack durable before
+# sending it.
 #   1 the pair is protected on n1 and n2 (n3 slow)
-#   2 while n3 is inside a delayed fsync of pa's record, `colo-arbiterctl status` on n3
-#     answers within 0.5 s, and the fsync is still pending when it has answered
+#   2 while n3 is inside a delayed fdatasync of its epoch log, `colo-arbiterctl status` on
+#     n3 answers within 0.5 s, and the fdatasync is still pending when it has answered
 #   3 n2 takes over (solo), exactly one x-colo-lost-heartbeat reached the secondary
 #   4 on n3 every ACK sent after the fault follows a complete durable write of pa's record:
-#     fsync of the temp file (or a syncfs for a batch of records), rename onto epoch-pa.json,
-#     fsync of the state directory
-#   5 SIGTERM: every arbiter exits 0, n3 leaves no temp file (the queue was drained)
+#     an append of it to epochs.log, then the end of an fdatasync of epochs.log
+#   5 SIGTERM: every arbiter exits 0; n3's epoch log then holds pa's ack of n2's SOLO
+#     epoch and verifies whole (no unfinished batch: the queue was drained)
 # Before the fault, the same lab checks the log rate limit of dropped CPG messages:
 #   6 60 malformed messages from a CPG client on n3: n1 logs at most 8 of them in full,
 #     then one summary line per 10 s with the count of the others; pa stays protected
@@ -37,10 +39,10 @@ IOLOG="$LAB_DIR/n3/io.log"
 : >"$IOLOG"
 dl_arb_start 1
 dl_arb_start 2
-DL_WRAP="env LD_PRELOAD=$DL_NOKILL:$SLOWDISK COLO_TEST_FSYNC_DELAY_MS=1000 COLO_TEST_IO_LOG=$IOLOG"
+DL_WRAP="env LD_PRELOAD=$DL_NOKILL:$SLOWDISK COLO_TEST_FSYNC_DELAY_MS=1000 COLO_TEST_IO_LOG=$IOLOG COLO_TEST_WRITE_VM=pa"
 dl_arb_start 3
 DL_WRAP=""
-dl_check "pa protected on n1 and n2 while n3's disk takes 1 s per fsync" \
+dl_check "pa protected on n1 and n2 while n3's disk takes 1 s per fdatasync" \
 	dl_wait 60 dl_protected pa
 # 6 (run here, on the quiet cluster): a flood of malformed CPG messages from n3
 lab_exec 3 timeout 20 "$TOP_BUILDDIR/test/membership/cpgwatch" --group colo-arbiter \
@@ -63,11 +65,10 @@ after() { tail -n +"$((mark + 1))" "$IOLOG"; }
 lab_kill_corosync 1
 dl_sim '{"cmd":"silent-loss","name":"pap"}' >/dev/null
 
-# 2: catch n3 inside the delayed fsync of pa's record, then ask for its status
-rec_tmp="$LAB_DIR/n3/state/.epoch-pa.json.tmp"
-# a data sync of pa's record: fsync of its temp file (one record), or syncfs (a batch)
+# 2: catch n3 inside a delayed fdatasync of its epoch log, then ask for its status
+elog="$LAB_DIR/n3/state/epochs.log"
 data_sync() { # begin|end
-	after | grep -Ec "^(fsync-$1 [0-9]* $rec_tmp|syncfs-$1 [0-9]* .*)\$"
+	after | grep -c "^fdatasync-$1 [0-9]* $elog\$"
 }
 pending() { [ "$(data_sync begin)" -gt "$(data_sync end)" ]; }
 ends_before="" ends_after=""
@@ -77,7 +78,7 @@ if dl_wait 40 pending; then
 	t0=$(date +%s%N)
 	dl_status 3 | dl_jqe '.vms | type == "array"' && ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 	ends_after=$(data_sync end)
-	echo "# status on n3 answered in ${ms:-?} ms while its fsync was pending"
+	echo "# status on n3 answered in ${ms:-?} ms while its fdatasync was pending"
 fi
 answered() { [ -n "$ms" ] && [ "$ms" -lt 500 ] && [ "$ends_after" = "$ends_before" ]; }
 answered || tail -20 "$IOLOG" | sed 's/^/#   io: /'
@@ -88,14 +89,13 @@ dl_check "n2 takes pa over: solo, exactly one x-colo-lost-heartbeat to the secon
 	eval 'dl_wait 60 dl_st 2 pa solo && sleep 2 &&
 	      [ "$(dl_count_cmd pas x-colo-lost-heartbeat)" = 1 ]'
 
-# 4: each ACK (kind 5) after the fault needs, before it: fsync-end of the temp record,
-# a rename onto epoch-pa.json, then an fsync-end of the state directory
+# 4: each ACK (kind 5) after the fault needs, before it: an append holding pa's record
+# to the epoch log, then an fdatasync-end of the log that began after that append
 acks_follow_writes() {
-	after | awk -v tmp="$rec_tmp" -v rec="$LAB_DIR/n3/state/epoch-pa.json" \
-		-v dir="$LAB_DIR/n3/state" '
-		($1 == "fsync-end" && $3 == tmp) || $1 == "syncfs-end" { st = 1 }
-		$1 == "rename" && $3 == rec && st == 1 { st = 2 }
-		$1 == "fsync-end" && $3 == dir && st == 2 { st = 3; durable++ }
+	after | awk -v elog="$elog" '
+		$1 == "append-mark" && $3 == elog { st = 1 }
+		$1 == "fdatasync-begin" && $3 == elog && st == 1 { st = 2 }
+		$1 == "fdatasync-end" && $3 == elog && st == 2 { st = 0; durable++ }
 		$1 == "send" && $3 == 5 {
 			acks++
 			if (durable == 0) bad++
@@ -107,13 +107,21 @@ acks_follow_writes() {
 			exit !(acks >= 1 && bad == 0)
 		}'
 }
-dl_check "n3 sends its ACK only after pa's record is durable (fsync, rename, fsync dir)" \
+dl_check "n3 sends its ACK only after pa's record is durable (append, then fdatasync)" \
 	acks_follow_writes
-after | grep -E "epoch-pa|state\$| 5\$" | head -20 | sed 's/^/#   /'
+after | grep -E "epochs.log| 5\$" | head -20 | sed 's/^/#   /'
 
 term_all() { dl_arb_kill 1 TERM; dl_arb_kill 2 TERM && dl_arb_kill 3 TERM; }
-dl_check "SIGTERM: n2 and n3 exit 0, n3 leaves no temp record (queue drained)" \
-	eval 'term_all && [ -z "$(ls -A "$LAB_DIR/n3/state" | grep "\.tmp$")" ]'
+# the last record of pa in n3's log: acked n2's proposal of a SOLO epoch (kind 1)
+pa_acked() {
+	jq -s -e '[.[] | select(.vm == "pa")] | last |
+		.acked and .acked_prop.proposer == 2 and .acked_prop.to.holder == 2' "$elog" >/dev/null
+}
+log_whole() { # the file ends with a commit line
+	tail -n 1 "$elog" | grep -q '^{"commit":'
+}
+dl_check "SIGTERM: n2 and n3 exit 0; n3's epoch log holds pa's ack of n2's epoch, ends with a whole batch" \
+	eval 'term_all && pa_acked && log_whole'
 dl_check "60 malformed CPG messages from n3: n1 logs at most 8 in full and sums up the rest (all 60 counted), pa untouched" \
 	[ "$FLOOD_OK" = 1 ]
 lab_down
