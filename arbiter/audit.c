@@ -141,28 +141,41 @@ json_t *audit_record(const struct fsm *f, const struct fsm_event *ev,
 	return j;
 }
 
-json_t *audit_status(const struct fsm *f)
+json_t *audit_status_vm(const struct fsm_vm *vm)
+{
+	return json_pack("{s:s,s:b,s:s,s:I,s:s?,s:o,s:b,s:s}",
+			 "name", vm->name, "local", vm->local,
+			 "status", fsm_vm_status_to_str(vm->status),
+			 "where", (json_int_t)vm->where, "why", vm->why,
+			 "epoch", epoch_json(&vm->p.epoch),
+			 "frozen", vm->p.frozen,
+			 "mode", fsm_colo_mode_to_str(vm->q.mode));
+}
+
+json_t *audit_status_cluster(const struct fsm *f)
 {
 	const char *gate = fsm_gate_reason(f);
-	json_t *vms = json_array();
+
+	return json_pack("{s:I,s:b,s:s?,s:b,s:o,s:o}",
+			 "node", (json_int_t)f->cfg.local_nodeid,
+			 "gate_open", gate == NULL, "gate_closed", gate,
+			 "quorate", f->quorate, "ring", ring_json(&f->rc),
+			 "nodes", nodes_json(f));
+}
+
+json_t *audit_status(const struct fsm *f)
+{
+	json_t *vms = json_array(), *st = audit_status_cluster(f);
 
 	for (unsigned i = 0; vms && i < f->n_slots; i++) {
 		const struct fsm_vm *vm = fsm_vm_at(f, i);
 
-		if (!vm->used)
-			continue;
-		json_array_append_new(vms, json_pack(
-			"{s:s,s:b,s:s,s:I,s:s?,s:o,s:b,s:s}",
-			"name", vm->name, "local", vm->local,
-			"status", fsm_vm_status_to_str(vm->status),
-			"where", (json_int_t)vm->where, "why", vm->why,
-			"epoch", epoch_json(&vm->p.epoch),
-			"frozen", vm->p.frozen,
-			"mode", fsm_colo_mode_to_str(vm->q.mode)));
+		if (vm->used)
+			json_array_append_new(vms, audit_status_vm(vm));
 	}
-	return json_pack("{s:I,s:b,s:s?,s:b,s:o,s:o,s:o}",
-			 "node", (json_int_t)f->cfg.local_nodeid,
-			 "gate_open", gate == NULL, "gate_closed", gate,
-			 "quorate", f->quorate, "ring", ring_json(&f->rc),
-			 "nodes", nodes_json(f), "vms", vms ? vms : json_array());
+	if (st)
+		json_object_set_new(st, "vms", vms ? vms : json_array());
+	else
+		json_decref(vms);
+	return st;
 }

@@ -96,6 +96,10 @@ struct fsm_config {
 	bool freeze_colo_primaries; /* H1: VM has I/O compare does not gate */
 	bool audit;               /* build jansson audit records */
 	uint32_t test_disable;    /* bitmask of enum fsm_mechanism */
+	/* tests: also re-derive the VMs a step skips (their inputs did not
+	 * change) and count, in fsm_skip_misses(), those whose decision would
+	 * have acted or changed anything; the skipped VM is left as it was */
+	bool check_skips;
 };
 
 /* Fills defaults (token 1000 lab figures).  Caller sets nodeid/votes. */
@@ -485,6 +489,11 @@ struct fsm; /* opaque; fsm_state.h has the layout for tests and status */
 /* Allocates a state machine; NULL on -EINVAL (see fsm_config_check) or OOM. */
 struct fsm *fsm_new(const struct fsm_config *cfg);
 void fsm_free(struct fsm *f);
+/* Steps that skipped a VM whose re-derivation would have acted (only with
+ * cfg.check_skips; must stay 0). */
+uint64_t fsm_skip_misses(const struct fsm *f);
+/* VM decisions re-derived so far (benchmarks: the cost of a step). */
+uint64_t fsm_rederived(const struct fsm *f);
 
 /*
  * One event in, actions appended to *out.  Returns 0, or -EINVAL for an
@@ -499,5 +508,9 @@ bool fsm_gate_open(const struct fsm *f);
 
 /* Pure snapshot for `colo-arbiterctl status --json`. New reference. */
 json_t *fsm_status_json(const struct fsm *f);
+/* The same in parts: without "vms", and one entry of "vms" (NULL: no such
+ * VM), so that a status of hundreds of VMs costs one lookup per VM. */
+json_t *fsm_status_cluster_json(const struct fsm *f);
+json_t *fsm_vm_status_json(const struct fsm *f, const char *name);
 
 #endif

@@ -129,7 +129,26 @@ struct fsm_vm {
 	uint32_t where;
 	const char *why;
 	int64_t wake_due;
+	uint64_t eval_gen;     /* inputs_gen when last re-derived; 0: due */
+	uint64_t eval_step;    /* the step that last re-derived it */
+	bool pend;             /* in fsm.pend: its last re-derivation changed it */
 	int64_t retry_after;   /* a refused proposal is retried after P */
+};
+
+/* What a VM's decision reads besides its own fields (and the clock, whose
+ * deadlines arm_wake() turns into wake times): a VM whose own fields and
+ * these are unchanged since its last re-derivation is skipped (its
+ * decision would be the same no-op).  Nodes' last-alive times move with
+ * every peer message; decisions read them only through the fence proof,
+ * kept here instead. */
+struct fsm_inputs {
+	bool started, have_totem, have_quorum, quorate, ipc_cpg, ipc_quorum;
+	bool in_cpg, cpg_ahead, live_ok, live_in_rc, tick_armed, barrier_pending;
+	struct fsm_ring_id rc, rq;
+	int64_t live_sent, last_state_mono;
+	const char *gate, *freeze;
+	struct fsm_node nodes[FSM_MAX_NODES]; /* last_alive_* zeroed */
+	bool fence_proof[FSM_MAX_NODES];
 };
 
 struct fsm {
@@ -169,6 +188,17 @@ struct fsm {
 	unsigned vm_index_cap; /* 0 or a power of two */
 	uint64_t cmd_seq;
 	uint64_t persist_seq;
+	/* incremental re-derivation: inputs as of inputs_gen */
+	struct fsm_inputs inputs;
+	uint64_t inputs_gen;   /* starts at 1: a new VM (eval_gen 0) is due */
+	uint64_t step_no;
+	int64_t min_wake;      /* no VM's wake_due is earlier (0: unknown) */
+	unsigned *pend;        /* slots of VMs due at the next step (eval_gen 0) */
+	unsigned n_pend, pend_cap;
+	bool pend_lost;        /* out of memory for pend: scan every VM */
+	uint64_t skip_misses;  /* cfg.check_skips */
+	uint64_t rederived;    /* VM decisions re-derived, for benchmarks */
+	struct fsm_vm vm_before; /* the VM being re-derived, as it was */
 	/* audit of the current step */
 	json_t *step_rules;
 	const struct fsm_event *ev;
@@ -264,5 +294,7 @@ json_t *audit_record(const struct fsm *f, const struct fsm_event *ev,
 		     const char *decision, const struct fsm_actions *out,
 		     unsigned first_action);
 json_t *audit_status(const struct fsm *f);
+json_t *audit_status_cluster(const struct fsm *f);
+json_t *audit_status_vm(const struct fsm_vm *vm);
 
 #endif

@@ -30,7 +30,7 @@ static int run(unsigned n_local, unsigned n_witness, bool audit)
 	struct s_cluster *c = calloc(1, sizeof(*c));
 	struct fsm_config cfg;
 	struct s_node *n1;
-	uint64_t steps0, ns0, boot_ns = 0, quiet_ns;
+	uint64_t red0, steps0, ns0, boot_ns = 0, quiet_ns;
 	unsigned solo = 0;
 	enum { QUIET = 2000 };
 
@@ -62,6 +62,7 @@ static int run(unsigned n_local, unsigned n_witness, bool audit)
 	s_run(c);
 
 	n1->max_actions = 0;
+	red0 = fsm_rederived(n1->f);
 	steps0 = n1->steps;
 	ns0 = n1->step_ns;
 	c->now += 1000;
@@ -80,9 +81,11 @@ static int run(unsigned n_local, unsigned n_witness, bool audit)
 	       n1->max_yanks_actions, n1->max_yanks_ns / 1e6,
 	       n1->max_yanks_ns / 1e3 / n_local);
 	printf("  whole failover on n1 (node loss to %u/%u solo): %llu steps, "
-	       "%.1f ms of fsm_step, %.1f us per step\n", solo, n_local,
-	       (unsigned long long)(n1->steps - steps0), (n1->step_ns - ns0) / 1e6,
-	       (n1->step_ns - ns0) / 1e3 / (double)(n1->steps - steps0));
+	       "%.1f ms of fsm_step, %.1f us per step, %.1f VM decisions re-derived per step\n",
+	       solo, n_local, (unsigned long long)(n1->steps - steps0),
+	       (n1->step_ns - ns0) / 1e6,
+	       (n1->step_ns - ns0) / 1e3 / (double)(n1->steps - steps0),
+	       (double)(fsm_rederived(n1->f) - red0) / (double)(n1->steps - steps0));
 	if (c->errors || solo != n_local) {
 		fprintf(stderr, "bench: run did not complete (%d errors)\n", c->errors);
 		s_free(c);

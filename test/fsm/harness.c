@@ -392,6 +392,12 @@ void h_step(struct h_cluster *c, int i, const struct fsm_event *ev)
 				fsm_event_kind_to_str(ev->kind));
 		c->step_errors++;
 	}
+	if (fsm_skip_misses(nd->f) != nd->skip_misses) {
+		nd->skip_misses = fsm_skip_misses(nd->f);
+		fprintf(stderr, "# n%u ev %s: a skipped VM would have acted\n", nd->id,
+			fsm_event_kind_to_str(ev->kind));
+		c->step_errors++;
+	}
 	if (c->verbose && ev->kind == FSM_EV_PEER_MSG &&
 	    ev->u.peer.msg.kind == FSM_MSG_LIVENESS && ev->u.peer.from == nd->id)
 		fprintf(stderr, "# t=%lld n%u own liveness back, gate %s\n",
@@ -492,6 +498,8 @@ void h_init(struct h_cluster *c, unsigned n, const struct fsm_config *base)
 		struct fsm_config cfg = *base;
 
 		cfg.local_nodeid = i + 1;
+		/* every step also proves its skipped VMs had nothing to do */
+		cfg.check_skips = true;
 		if (cfg.expected_votes == 0)
 			cfg.expected_votes = n;
 		c->nodes[i].id = i + 1;
@@ -831,7 +839,9 @@ void h_arbiter_start(struct h_cluster *c, uint32_t id)
 	struct fsm_config cfg = c->base;
 
 	cfg.local_nodeid = id;
+	cfg.check_skips = true;
 	nd->f = fsm_new(&cfg);
+	nd->skip_misses = 0;
 	if (!nd->f)
 		abort();
 	nd->arb_up = true;

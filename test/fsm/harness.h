@@ -57,6 +57,7 @@ struct h_timer {
 struct h_node {
 	uint32_t id;
 	struct fsm *f;
+	uint64_t skip_misses; /* of f, as last reported */
 	bool arb_up;       /* arbiter process running */
 	bool power;        /* node powered */
 	bool cpg_stalled;  /* corosync not scheduled: nothing delivered */

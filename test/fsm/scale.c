@@ -261,6 +261,8 @@ int s_step(struct s_cluster *c, int i, struct fsm_event *ev)
 		t0 = c->clock_ns();
 	rc = fsm_step(nd->f, ev, &c->out);
 	c->last_ns = c->clock_ns ? (uint64_t)(c->clock_ns() - t0) : 0;
+	if (fsm_skip_misses(nd->f))
+		c->errors++;
 	nd->step_ns += c->last_ns;
 	c->last_ev = *ev;
 	c->last_node = i;

@@ -28,6 +28,7 @@ static struct fsm *new_fsm(uint32_t id)
 	struct fsm *f;
 
 	fsm_config_defaults(&cfg);
+	cfg.check_skips = true;
 	cfg.local_nodeid = id;
 	f = fsm_new(&cfg);
 	assert_non_null(f);
@@ -110,6 +111,7 @@ static void test_node_loss_500_vms(void **state)
 	(void)state;
 	assert_non_null(c);
 	fsm_config_defaults(&cfg);
+	cfg.check_skips = true;
 	assert_int_equal(s_init(c, N_LOCAL, N_WITNESS, &cfg), 0);
 	s_boot(c);
 	n1 = &c->nodes[0];

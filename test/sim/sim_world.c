@@ -1156,6 +1156,8 @@ static struct fsm_config node_cfg(const struct sim_world *w, int i)
 	struct fsm_config c = w->d.cfg;
 
 	c.local_nodeid = (uint32_t)i + 1;
+	/* every step also proves its skipped VMs had nothing to do */
+	c.check_skips = true;
 	return c;
 }
 
@@ -1574,6 +1576,10 @@ static void step(struct sim_world *w, int i, struct fsm_event *ev)
 		fsm_actions_reset(w->out);
 		return;
 	}
+	if (fsm_skip_misses(n->f))
+		sim_violate(w, 0, "n%d: fsm_step(%s) skipped a VM whose decision would have "
+			    "acted (incremental re-derivation)", i + 1,
+			    fsm_event_kind_to_str(ev->kind));
 	do_actions(w, i, w->out);
 }
 
