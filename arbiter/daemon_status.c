@@ -1,9 +1,12 @@
 /*
  * daemon_status.c: the `status` snapshot (contract shape of issue 5),
- * built from fsm_status_json() plus the daemon's own cluster and QMP facts,
- * and its copy in run_dir/status.json (rewritten atomically at most every
- * 100 ms after a change) for tests and for looking at a node without
- * colo-arbiterctl.  Builds data only; decides nothing.
+ * built from the fsm's status (fsm_status_cluster_json(), fsm_vm_status_json())
+ * plus the daemon's own cluster and QMP facts,
+ * and its copy in run_dir/status.json (rewritten atomically after a change,
+ * at most every 100 ms, or ten times as long as a snapshot takes to build,
+ * at most 1 s: with hundreds of VMs changing during a failover a snapshot
+ * every 100 ms took a large share of the loop) for tests and for looking
+ * at a node without colo-arbiterctl.  Builds data only; decides nothing.
  */
 #include "daemon.h"
 #include "daemon_control.h"
@@ -16,6 +19,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define STATUS_DELAY_MIN_MS 100
+#define STATUS_DELAY_MAX_MS 1000
 
 static json_t *side_json(const struct fsm_side_report *s, bool local)
 {
@@ -36,24 +42,9 @@ static json_t *side_json(const struct fsm_side_report *s, bool local)
 	return o;
 }
 
-static json_t *find_vm(json_t *fvms, const char *name)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(fvms, i, e) {
-		const char *n = json_string_value(json_object_get(e, "name"));
-
-		if (n && !strcmp(n, name))
-			return e;
-	}
-	return NULL;
-}
-
 json_t *daemon_status_json(struct daemon *d)
 {
-	json_t *fs = d->fsm ? fsm_status_json(d->fsm) : NULL;
-	json_t *fvms = fs ? json_object_get(fs, "vms") : NULL;
+	json_t *fs = d->fsm ? fsm_status_cluster_json(d->fsm) : NULL;
 	json_t *members = json_array(), *vms = json_array(), *cluster, *out;
 	char r[MEMBERSHIP_RING_ID_STRLEN], q[MEMBERSHIP_RING_ID_STRLEN], host[64] = "";
 	const char *gate_reason = fs ? json_string_value(json_object_get(fs, "gate_closed")) :
@@ -73,12 +64,14 @@ json_t *daemon_status_json(struct daemon *d)
 			    fsm_fence_policy_to_str(d->cfg.fence_policy), "no_quorum",
 			    d->cfg.no_quorum == FSM_NOQUORUM_KILL ? "kill" : "freeze");
 	for (struct daemon_vm *v = d->vms; v; v = v->next) {
-		json_t *fv = fvms ? find_vm(fvms, v->cfg.name) : NULL;
+		json_t *fv = d->fsm ? fsm_vm_status_json(d->fsm, v->cfg.name) : NULL;
 		json_t *o = json_pack("{s:s,s:s,s:I}", "name", v->cfg.name, "role", v->cfg.role,
 				      "peer_node", (json_int_t)v->cfg.peer_node);
 
-		if (!o)
+		if (!o) {
+			json_decref(fv);
 			continue;
+		}
 		json_object_set(o, "epoch", fv ? json_object_get(fv, "epoch") : json_null());
 		json_object_set_new(o, "status", json_string(v->refused ? "refused" :
 							     fsm_vm_status_to_str(v->status)));
@@ -103,6 +96,7 @@ json_t *daemon_status_json(struct daemon *d)
 			json_object_set_new(o, "peer", json_pack("{s:b}", "reported", 0));
 		}
 		json_object_set(o, "last_decision", v->last_audit ? v->last_audit : json_null());
+		json_decref(fv);
 		json_array_append_new(vms, o);
 	}
 	out = json_pack("{s:{s:I,s:s},s:o,s:o}", "node", "id", (json_int_t)d->nodeid, "name",
@@ -117,6 +111,7 @@ static void status_dump(void *data)
 {
 	struct daemon *d = data;
 	char path[ARB_PATH_MAX + 32], tmp[ARB_PATH_MAX + 32];
+	int64_t t0 = daemon_mono_us(), ms;
 	json_t *s;
 
 	d->status_dirty = false;
@@ -130,14 +125,19 @@ static void status_dump(void *data)
 	if (json_dump_file(s, tmp, JSON_COMPACT) == 0 && rename(tmp, path))
 		qb_log(LOG_DEBUG, "status dump: %s", strerror(errno));
 	daemon_control_broadcast(d, "STATUS", s); /* steals s */
+	ms = (daemon_mono_us() - t0) / 1000;
+	d->status_delay_ms = ms * 10 < STATUS_DELAY_MIN_MS ? STATUS_DELAY_MIN_MS :
+			     ms * 10 > STATUS_DELAY_MAX_MS ? STATUS_DELAY_MAX_MS : (unsigned)ms * 10;
 }
 
 void daemon_status_changed(struct daemon *d)
 {
 	if (d->status_dirty || d->stopping)
 		return;
-	if (qb_loop_timer_add(d->loop, QB_LOOP_LOW, 100 * QB_TIME_NS_IN_MSEC, d, status_dump,
-			      &d->status_timer) == 0)
+	if (qb_loop_timer_add(d->loop, QB_LOOP_LOW,
+			      (uint64_t)(d->status_delay_ms ? d->status_delay_ms :
+					 STATUS_DELAY_MIN_MS) * QB_TIME_NS_IN_MSEC,
+			      d, status_dump, &d->status_timer) == 0)
 		d->status_dirty = true;
 }
 

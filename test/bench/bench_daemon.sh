@@ -20,6 +20,9 @@
 # Environment: BENCH_ARBD=PATH measures another colo-arbiterd binary (e.g. an older build);
 # BENCH_TRACE=DIR runs part 2's arbiters under test/daemon/slowdisk.so without delay and
 # keeps their fsync/syncfs/rename/CPG-send traces (µs) in DIR for a breakdown.
+# BENCH_LOG_LEVEL=debug runs the arbiters at that log level (default info).
+# BENCH_PERF=FILE records a system-wide perf profile with call graphs of part 2's 8 s
+# after the node loss (`perf report -i FILE --comm colo-arbiterd`).
 # Every process is started through the lab and killed by PID on exit (lab_down trap).
 set -u
 VMS=30 RUNS=20 IDLE=30 STAGGER=0
@@ -62,9 +65,11 @@ stats() {
 lhb_lines() { # logfile, first line
 	tail -n +"$2" "$1" | sed -n 's/.* vm=\([^:]*\): x-colo-lost-heartbeat written \([0-9.-]*\) ms after the event that sent it, \([0-9.-]*\) ms after the last membership event (\([^)]*\)).*/\1 \2 \3 \4/p'
 }
-set_log_level() { # production level: debug lines would be part of what is measured
+set_log_level() { # production level (BENCH_LOG_LEVEL=debug for a breakdown, slower)
 	local i
-	for i in 1 2 3; do sed -i 's/^log_level = .*/log_level = info/' "$LAB_DIR/n$i/arb.conf"; done
+	for i in 1 2 3; do
+		sed -i "s/^log_level = .*/log_level = ${BENCH_LOG_LEVEL:-info}/" "$LAB_DIR/n$i/arb.conf"
+	done
 }
 count_status() { # node status
 	dl_status "$1" | jq --arg s "$2" '[.vms[] | select(.status == $s)] | length' 2>/dev/null
@@ -186,11 +191,21 @@ if [ "$VMS" -gt 0 ]; then
 	mark=$(($(wc -l <"$LAB_DIR/n2/arb.log") + 1))
 	loss=()
 	for k in $(seq "$VMS"); do loss+=("{\"cmd\":\"silent-loss\",\"name\":\"m${k}p\"}"); done
+	# BENCH_PERF=FILE: a system-wide perf profile (call graphs) of the 8 s after the kill
+	if [ -n "${BENCH_PERF:-}" ] && command -v perf >/dev/null; then
+		perf record -a -g -F 1999 -o "$BENCH_PERF" -- sleep 8 >/dev/null 2>&1 &
+		lab_track $!
+		sleep 1
+	fi
 	t0=$(mono_ms)
 	lab_kill_corosync 1
 	dl_sim "${loss[@]}" >/dev/null
-	all_solo() { [ "$(count_status 2 solo)" = "$VMS" ]; }
-	dl_wait $((60 + VMS / 4)) all_solo || echo "# n2 runs $(count_status 2 solo) of $VMS alone"
+	# counted in n2's log, not by `status --json | jq`: a 2 MB status rendered and parsed
+	# several times a second competed with the failover being measured
+	solo_lines() { tail -n +"$mark" "$LAB_DIR/n2/arb.log" | grep -c -- "-> solo "; }
+	all_solo() { [ "$(solo_lines)" -ge "$VMS" ]; }
+	dl_wait $((60 + VMS / 4)) all_solo || echo "# n2 logged $(solo_lines) of $VMS VMs running alone"
+	echo "# n2 status: $(count_status 2 solo) of $VMS solo"
 	sleep 2
 	lhb_lines "$LAB_DIR/n2/arb.log" "$mark" >"$W/p2"
 	echo "$VMS VMs: $(wc -l <"$W/p2") x-colo-lost-heartbeat written by n2, $(awk '{ print $1 }' "$W/p2" | sort -u | wc -l) distinct VMs"
@@ -221,7 +236,8 @@ if [ "$VMS" -gt 0 ]; then
 		printf "%d VMs: the simulator read %d of them; kill -> first %.1f ms, kill -> last %.1f ms, spread %.3f ms\n", n, NR, a, b, b - a }'
 	echo "# membership event kinds last before the commands: $(awk '{ print $4 }' "$W/p2" | sort | uniq -c | tr -s ' ' | tr '\n' ',')"
 	echo "# n2 after the failover: $(proc_mem "${DL_ARB[2]}")"
-	[ -n "${BENCH_TRACE:-}" ] && echo "$t0" >"$BENCH_TRACE/t0_ms" && cp "$LAB_DIR"/n2/arb.log "$BENCH_TRACE/n2-arb.log"
+	[ -n "${BENCH_TRACE:-}" ] && echo "$t0" >"$BENCH_TRACE/t0_ms" &&
+		for i in 2 3; do cp "$LAB_DIR/n$i/arb.log" "$BENCH_TRACE/n$i-arb.log"; done
 	for i in 1 2 3; do dl_arb_kill "$i" TERM; done
 	lab_down
 fi

@@ -259,6 +259,9 @@ struct sim_vm *sim_vm_new(const char *name, enum sim_build b, bool incoming,
 			  char **paths, int npaths, bool fast, bool process,
 			  char *err, size_t errlen);
 void sim_vm_free(struct sim_vm *vm);
+/* Bumped whenever a VM, a monitor connection or a control client is freed:
+ * the poll loop then rebuilds its set before touching another of them. */
+extern unsigned long sim_free_gen;
 void sim_vm_close_sockets(struct sim_vm *vm, bool unlink_files);
 struct sim_conn *sim_conn_find(struct sim_vm *vm, uint64_t id);
 void sim_conn_close(struct sim_conn *c);

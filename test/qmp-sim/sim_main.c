@@ -21,6 +21,7 @@
 #include "sim.h"
 
 struct sim_vm *sim_vms;
+unsigned long sim_free_gen;
 static struct sim_job *sim_jobs;
 static uint64_t sim_job_seq;
 static volatile sig_atomic_t sim_stop;
@@ -226,6 +227,7 @@ static void ctl_close(struct ctl_client *c)
 	sim_framer_free(&c->in);
 	sim_outbuf_free(&c->out);
 	free(c);
+	sim_free_gen++;
 }
 
 /* The control protocol is line-based: one JSON request per line. */
@@ -443,6 +445,7 @@ int main(int argc, char **argv)
 		if (r > 0) {
 			for (i = 0; i < n; i++) {
 				short re = pfd[i].revents;
+				unsigned long gen = sim_free_gen;
 
 				if (!re)
 					continue;
@@ -496,10 +499,14 @@ int main(int argc, char **argv)
 				if (sim_exit_requested)
 					break;
 				/*
-				 * A handler may have freed VMs or connections:
-				 * rebuild the poll set before touching more.
+				 * A handler that freed VMs or connections makes
+				 * the rest of the set stale: rebuild it first.
+				 * Otherwise every ready descriptor is served in
+				 * this round (one per round made 500 VMs' commands
+				 * wait seconds behind a rebuild and a ppoll of
+				 * every socket each).
 				 */
-				if (refs[i].kind != P_CTL_LISTEN)
+				if (sim_free_gen != gen)
 					goto next_round;
 			}
 		}

@@ -134,6 +134,7 @@ void sim_conn_close(struct sim_conn *c)
 	sim_framer_free(&c->in);
 	sim_outbuf_free(&c->out);
 	free(c);
+	sim_free_gen++;
 }
 
 void sim_vm_event(struct sim_vm *vm, const char *name, json_t *data)
@@ -751,6 +752,7 @@ void sim_vm_close_sockets(struct sim_vm *vm, bool unlink_files)
 		sim_framer_free(&c->in);
 		sim_outbuf_free(&c->out);
 		free(c);
+		sim_free_gen++;
 	}
 	for (i = 0; i < vm->nsocks; i++) {
 		if (vm->listen_fd[i] >= 0)
@@ -789,6 +791,7 @@ void sim_vm_free(struct sim_vm *vm)
 	free(vm->peer);
 	free(vm->name);
 	free(vm);
+	sim_free_gen++;
 }
 
 /* The process is gone (kill -9, quit): sockets close, files stay. */
