@@ -329,28 +329,41 @@ static void send_arm(struct daemon *d, unsigned ms)
  * went out.  Also called on every corosync dispatch. */
 static unsigned send_flush(struct daemon *d)
 {
-	static uint8_t buf[PEER_BATCH_MAX]; /* loop thread only */
+	static uint8_t buf[PEER_BATCH_MAX], zbuf[PEER_BATCH_MAX]; /* loop thread only */
 	size_t cap = send_cap(d);
 	unsigned done = 0, cpg = 0;
 
 	while (done < d->sendq_n) {
 		unsigned taken = 0;
-		size_t len = send_build(d, done, buf, cap, &taken);
-		int rc = len ? membership_send(d->mem, buf, len) : 0;
+		size_t len = send_build(d, done, buf, cap, &taken), plain = len;
+		const uint8_t *out = buf;
+		int rc, zl;
 
+		/* a batch goes compressed when that is smaller (doc/peer-protocol.md §4) */
+		if (len && peer_batch_is(buf, len)) {
+			zl = peer_batch_compress(buf, len, zbuf, cap);
+			if (zl > 0) {
+				out = zbuf;
+				len = (size_t)zl;
+			}
+		}
+		rc = len ? membership_send(d->mem, out, len) : 0;
 		if (rc == -EAGAIN || rc == -ENOTCONN)
 			break;
 		if (rc)
 			qb_log(LOG_WARNING, "node=%u: send of %u messages (%zu bytes) failed: %s",
 			       d->nodeid, taken, len, strerror(-rc));
+		d->sent_bytes += len;
+		d->sent_plain += plain;
 		done += taken;
 		cpg++;
 	}
 	if (done) {
 		d->sendq_head = (d->sendq_head + done) % d->sendq_cap;
 		d->sendq_n -= done;
-		qb_log(LOG_DEBUG, "node=%u: %u messages out in %u CPG messages, %u left",
-		       d->nodeid, done, cpg, d->sendq_n);
+		qb_log(LOG_DEBUG, "node=%u: %u messages out in %u CPG messages, %u left "
+		       "(%" PRIu64 " bytes sent so far, %" PRIu64 " uncompressed)",
+		       d->nodeid, done, cpg, d->sendq_n, d->sent_bytes, d->sent_plain);
 	}
 	if (!d->sendq_n) {
 		if (d->send_retry_armed)

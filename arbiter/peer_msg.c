@@ -14,7 +14,9 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* ------------------------------------------------------------ tables */
 
@@ -933,6 +935,97 @@ int peer_batch_add(void *buf, size_t cap, size_t len, const void *msg,
 	return (int)len;
 }
 
+int peer_batch_compress(const void *buf, size_t len, void *out, size_t cap)
+{
+	const uint8_t *p = buf;
+	uint8_t *o = out;
+	uLongf zlen;
+	int rc;
+
+	if (!p || !o || len < PEER_MSG_HDR_LEN || len > PEER_BATCH_MAX ||
+	    memcmp(p, PEER_BATCH_MAGIC, 4) != 0 || p[4] != PEER_BATCH_VERSION_MAJOR ||
+	    (uint64_t)PEER_MSG_HDR_LEN + be32_get(p + 8) != len)
+		return -EINVAL;
+	if (cap > PEER_BATCH_MAX)
+		cap = PEER_BATCH_MAX;
+	if (cap <= PEER_BATCH_Z_HDR_LEN)
+		return -EMSGSIZE;
+	zlen = (uLongf)(cap - PEER_BATCH_Z_HDR_LEN);
+	/* level 1: the body is repetitive JSON, the speed matters more */
+	rc = compress2(o + PEER_BATCH_Z_HDR_LEN, &zlen, p + PEER_MSG_HDR_LEN,
+		       (uLong)(len - PEER_MSG_HDR_LEN), 1);
+	if (rc == Z_MEM_ERROR)
+		return -ENOMEM;
+	if (rc != Z_OK || PEER_BATCH_Z_HDR_LEN + (size_t)zlen >= len)
+		return -EMSGSIZE;
+	memcpy(o, PEER_BATCH_MAGIC, 4);
+	o[4] = PEER_BATCH_Z_MAJOR;
+	o[5] = 0;
+	memcpy(o + 6, p + 6, 2); /* count */
+	be32_put(o + 8, (uint32_t)zlen);
+	be32_put(o + 12, (uint32_t)(len - PEER_MSG_HDR_LEN));
+	return (int)(PEER_BATCH_Z_HDR_LEN + zlen);
+}
+
+/* A compressed batch inflated into a major-1 batch in *plain (malloc'd). */
+static int batch_inflate(const uint8_t *p, size_t len, uint8_t **plain, size_t *plain_len,
+			 struct peer_msg_error *err)
+{
+	uint32_t body = be32_get(p + 8), raw;
+	z_stream z;
+	uint8_t *b;
+	int zrc;
+
+	if (len < PEER_BATCH_Z_HDR_LEN) {
+		err_set(err, "batch.header", "%zu bytes, a compressed batch header is %d", len,
+			PEER_BATCH_Z_HDR_LEN);
+		return -EBADMSG;
+	}
+	if ((uint64_t)PEER_BATCH_Z_HDR_LEN + body != len) {
+		err_set(err, "batch.length", "body_len says %" PRIu64 " bytes, %zu delivered",
+			(uint64_t)PEER_BATCH_Z_HDR_LEN + body, len);
+		return -EBADMSG;
+	}
+	raw = be32_get(p + 12);
+	if (raw < PEER_MSG_HDR_LEN || raw > PEER_BATCH_MAX - PEER_MSG_HDR_LEN) {
+		err_set(err, "batch.length", "inflates to %" PRIu32 " bytes, must be %d..%d",
+			raw, PEER_MSG_HDR_LEN, PEER_BATCH_MAX - PEER_MSG_HDR_LEN);
+		return -EMSGSIZE;
+	}
+	b = malloc((size_t)PEER_MSG_HDR_LEN + raw);
+	if (!b)
+		return -ENOMEM;
+	memset(&z, 0, sizeof(z));
+	if (inflateInit(&z) != Z_OK) {
+		free(b);
+		return -ENOMEM;
+	}
+	z.next_in = (Bytef *)(uintptr_t)(p + PEER_BATCH_Z_HDR_LEN);
+	z.avail_in = body;
+	z.next_out = b + PEER_MSG_HDR_LEN;
+	z.avail_out = raw;
+	zrc = inflate(&z, Z_FINISH);
+	/* exactly raw bytes, the whole stream, nothing after it */
+	if (zrc != Z_STREAM_END || z.avail_out != 0 || z.avail_in != 0) {
+		err_set(err, "batch.body", "zlib stream %s (%s), %u of %" PRIu32
+			" bytes inflated, %u bytes left", zrc == Z_STREAM_END ? "short" :
+			zrc == Z_BUF_ERROR ? "longer than raw_len or cut" : "corrupt",
+			z.msg ? z.msg : "no detail", raw - z.avail_out, raw, z.avail_in);
+		inflateEnd(&z);
+		free(b);
+		return zrc == Z_MEM_ERROR ? -ENOMEM : -EBADMSG;
+	}
+	inflateEnd(&z);
+	memcpy(b, PEER_BATCH_MAGIC, 4);
+	b[4] = PEER_BATCH_VERSION_MAJOR;
+	b[5] = PEER_BATCH_VERSION_MINOR;
+	memcpy(b + 6, p + 6, 2);
+	be32_put(b + 8, raw);
+	*plain = b;
+	*plain_len = (size_t)PEER_MSG_HDR_LEN + raw;
+	return 0;
+}
+
 int peer_batch_decode(const void *buf, size_t len, struct fsm_msg *out,
 		      unsigned cap, unsigned *n, struct peer_msg_error *err)
 {
@@ -953,9 +1046,25 @@ int peer_batch_decode(const void *buf, size_t len, struct fsm_msg *out,
 			PEER_BATCH_MAGIC);
 		return -EBADMSG;
 	}
+	if (p[4] == PEER_BATCH_Z_MAJOR) {
+		uint8_t *plain = NULL;
+		size_t plain_len = 0;
+
+		if (len > PEER_BATCH_MAX) {
+			err_set(err, "batch.length", "%zu bytes delivered: more than "
+				"PEER_BATCH_MAX %d", len, PEER_BATCH_MAX);
+			return -EMSGSIZE;
+		}
+		rc = batch_inflate(p, len, &plain, &plain_len, err);
+		if (rc)
+			return rc;
+		rc = peer_batch_decode(plain, plain_len, out, cap, n, err);
+		free(plain);
+		return rc;
+	}
 	if (p[4] != PEER_BATCH_VERSION_MAJOR) {
-		err_set(err, "batch.header", "batch version %u.%u, this build speaks %d.x",
-			p[4], p[5], PEER_BATCH_VERSION_MAJOR);
+		err_set(err, "batch.header", "batch version %u.%u, this build speaks %d.x and %d.x",
+			p[4], p[5], PEER_BATCH_VERSION_MAJOR, PEER_BATCH_Z_MAJOR);
 		return -EPROTONOSUPPORT;
 	}
 	count = be16_get(p + 6);

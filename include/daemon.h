@@ -95,6 +95,8 @@ struct daemon {
 	unsigned sendq_head, sendq_n, sendq_cap;
 	bool sendq_dropping;      /* the bound was hit: logged once per episode */
 	bool send_retry_armed;
+	uint64_t sent_bytes;      /* CPG bytes sent, for the debug log */
+	uint64_t sent_plain;      /* the same before batch compression */
 	unsigned send_retry_ms;
 	qb_loop_timer_handle send_retry;
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define N_KINDS 7
 
@@ -254,8 +255,11 @@ static void test_header_corrupt(void **state)
 				assert_string_equal(err.member, "batch.header");
 				break;
 			case 4:
-				assert_int_equal(rc, -EPROTONOSUPPORT);
-				assert_string_equal(err.member, "batch.header");
+				/* 2 reads the rest as a compressed batch's header */
+				assert_int_equal(rc, v == PEER_BATCH_Z_MAJOR ? -EBADMSG :
+						 -EPROTONOSUPPORT);
+				assert_string_equal(err.member, v == PEER_BATCH_Z_MAJOR ?
+						    "batch.length" : "batch.header");
 				break;
 			case 5: /* any minor of major 1 */
 				assert_int_equal(rc, 0);
@@ -345,6 +349,142 @@ static void test_inner_refused(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* Compressed batches (major 2): the same messages back in the same order,
+ * much smaller; refused when not smaller or too big for cap. */
+static void test_compressed_roundtrip(void **state)
+{
+	static uint8_t buf[PEER_BATCH_MAX], z[PEER_BATCH_MAX];
+	static struct fsm_msg in[PEER_BATCH_MAX_MSGS], out[PEER_BATCH_MAX_MSGS];
+	unsigned n;
+	size_t len;
+	int zl;
+
+	(void)state;
+	for (unsigned count = 2; count <= 150; count = count * 2 + 1) {
+		len = build(buf, sizeof(buf), in, count);
+		zl = peer_batch_compress(buf, len, z, sizeof(z));
+		assert_true(zl > PEER_BATCH_Z_HDR_LEN);
+		assert_true((size_t)zl < len);
+		assert_true(peer_batch_is(z, (size_t)zl));
+		assert_int_equal(peer_batch_count(z), count);
+		assert_int_equal(dec(z, (size_t)zl, out, PEER_BATCH_MAX_MSGS, &n, NULL), 0);
+		assert_int_equal(n, count);
+		assert_memory_equal(out, in, sizeof(in[0]) * count);
+		if (count > 20) /* STATE-heavy JSON shrinks to well under a quarter */
+			assert_true((size_t)zl * 4 < len);
+		/* exactly enough room, then one byte less */
+		assert_int_equal(peer_batch_compress(buf, len, z, (size_t)zl), zl);
+		assert_int_equal(peer_batch_compress(buf, len, z, (size_t)zl - 1), -EMSGSIZE);
+	}
+	/* a batch of one short message does not shrink: sent as it is */
+	len = build(buf, sizeof(buf), in, 1);
+	assert_int_equal(peer_batch_compress(buf, len, z, sizeof(z)), -EMSGSIZE);
+	/* only a major-1 batch is compressed */
+	len = build(buf, sizeof(buf), in, 9);
+	zl = peer_batch_compress(buf, len, z, sizeof(z));
+	assert_true(zl > 0);
+	assert_int_equal(peer_batch_compress(z, (size_t)zl, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(peer_batch_compress(buf, len - 1, z, sizeof(z)), -EINVAL);
+	assert_int_equal(peer_batch_compress(NULL, len, z, sizeof(z)), -EINVAL);
+}
+
+/* A compressed batch cut, with each header field wrong, inflating to more
+ * or less than raw_len, to more than PEER_BATCH_MAX (a zip bomb), with
+ * bytes after the stream, or carrying a bad inner message: refused whole,
+ * naming the part, never a crash or an over-read. */
+static void test_compressed_refused(void **state)
+{
+	static uint8_t buf[PEER_BATCH_MAX], z[PEER_BATCH_MAX + 64], bad[PEER_BATCH_MAX + 64];
+	static uint8_t big[PEER_BATCH_MAX * 2];
+	static struct fsm_msg in[40], out[PEER_BATCH_MAX_MSGS];
+	struct peer_msg_error err;
+	unsigned n;
+	size_t len = build(buf, sizeof(buf), in, 40), zl;
+	uLongf bl;
+	int rc;
+
+	(void)state;
+	rc = peer_batch_compress(buf, len, z, sizeof(z));
+	assert_true(rc > 0);
+	zl = (size_t)rc;
+	for (size_t cut = 0; cut < zl; cut++) {
+		rc = dec(z, cut, out, PEER_BATCH_MAX_MSGS, &n, &err);
+		assert_true(rc == -EBADMSG);
+		assert_int_equal(n, 0);
+		/* and with body_len fixed up: the stream itself is cut */
+		if (cut >= PEER_BATCH_Z_HDR_LEN) {
+			memcpy(bad, z, cut);
+			bad[8] = (uint8_t)((cut - 16) >> 24);
+			bad[9] = (uint8_t)((cut - 16) >> 16);
+			bad[10] = (uint8_t)((cut - 16) >> 8);
+			bad[11] = (uint8_t)(cut - 16);
+			rc = dec(bad, cut, out, PEER_BATCH_MAX_MSGS, &n, &err);
+			assert_int_equal(rc, -EBADMSG);
+			assert_string_equal(err.member, "batch.body");
+		}
+	}
+	/* raw_len one more, one less, and beyond PEER_BATCH_MAX */
+	memcpy(bad, z, zl);
+	bad[15]++;
+	assert_int_equal(dec(bad, zl, out, PEER_BATCH_MAX_MSGS, &n, &err), -EBADMSG);
+	assert_string_equal(err.member, "batch.body");
+	memcpy(bad, z, zl);
+	bad[15]--;
+	assert_int_equal(dec(bad, zl, out, PEER_BATCH_MAX_MSGS, &n, &err), -EBADMSG);
+	assert_string_equal(err.member, "batch.body");
+	memcpy(bad, z, zl);
+	bad[12] = 0x7f;
+	assert_int_equal(dec(bad, zl, out, PEER_BATCH_MAX_MSGS, &n, &err), -EMSGSIZE);
+	assert_string_equal(err.member, "batch.length");
+	/* a bomb: 128 KiB of zeros declared as 64 KiB - 12: refused at raw_len */
+	bl = sizeof(bad) - 16;
+	assert_int_equal(compress2(bad + 16, &bl, big, sizeof(big), 9), Z_OK);
+	memcpy(bad, z, 8);
+	bad[8] = (uint8_t)(bl >> 24);
+	bad[9] = (uint8_t)(bl >> 16);
+	bad[10] = (uint8_t)(bl >> 8);
+	bad[11] = (uint8_t)bl;
+	bad[12] = 0;
+	bad[13] = 0;
+	bad[14] = (uint8_t)((PEER_BATCH_MAX - 12) >> 8);
+	bad[15] = (uint8_t)(PEER_BATCH_MAX - 12);
+	assert_int_equal(dec(bad, 16 + bl, out, PEER_BATCH_MAX_MSGS, &n, &err), -EBADMSG);
+	assert_string_equal(err.member, "batch.body");
+	/* a byte after the stream */
+	memcpy(bad, z, zl);
+	bad[zl] = 0;
+	bad[11]++;
+	assert_int_equal(dec(bad, zl + 1, out, PEER_BATCH_MAX_MSGS, &n, &err), -EBADMSG);
+	assert_string_equal(err.member, "batch.body");
+	/* a bad inner message inside a good stream: named as in a plain batch */
+	memcpy(bad, buf, len);
+	bad[PEER_MSG_HDR_LEN + 4] = 9; /* message 0's major */
+	rc = peer_batch_compress(bad, len, z, sizeof(z));
+	assert_true(rc > 0);
+	assert_int_equal(dec(z, (size_t)rc, out, PEER_BATCH_MAX_MSGS, &n, &err),
+			 -EPROTONOSUPPORT);
+	assert_string_equal(err.member, "batch[0].header.major");
+	/* every header byte to every other value: documented codes only */
+	rc = peer_batch_compress(buf, len, z, sizeof(z));
+	for (int byte = 0; byte < PEER_BATCH_Z_HDR_LEN; byte++) {
+		for (int v = 0; v < 256; v++) {
+			if (v == z[byte])
+				continue;
+			memcpy(bad, z, (size_t)rc);
+			bad[byte] = (uint8_t)v;
+			n = 7;
+			int r = dec(bad, (size_t)rc, out, PEER_BATCH_MAX_MSGS, &n, &err);
+
+			assert_true(r == 0 || r == -EBADMSG || r == -EMSGSIZE ||
+				    r == -EPROTONOSUPPORT);
+			if (byte == 5) /* minor: any */
+				assert_int_equal(r, 0);
+			if (r)
+				assert_int_equal(n, 0);
+		}
+	}
+}
+
 /* Random bytes flipped: never a crash, only documented codes, and whatever
  * decodes is the right number of well-formed messages. */
 static void test_mutations(void **state)
@@ -384,6 +524,45 @@ static void test_mutations(void **state)
 	}
 }
 
+/* The same over compressed batches: flips in the header and the stream. */
+static void test_compressed_mutations(void **state)
+{
+	static uint8_t buf[PEER_BATCH_MAX], z[PEER_BATCH_MAX], bad[PEER_BATCH_MAX];
+	static struct fsm_msg in[30], out[PEER_BATCH_MAX_MSGS];
+	uint32_t seed = 777;
+	unsigned n;
+	size_t len = build(buf, sizeof(buf), in, 30), zl;
+	int rc = peer_batch_compress(buf, len, z, sizeof(z));
+
+	(void)state;
+	assert_true(rc > 0);
+	zl = (size_t)rc;
+	for (int it = 0; it < 20000; it++) {
+		size_t l = zl;
+
+		memcpy(bad, z, zl);
+		for (int f = 0; f < 1 + it % 3; f++) {
+			seed = seed * 1103515245u + 12345u;
+			bad[(seed >> 8) % zl] = (uint8_t)(seed >> 20);
+		}
+		if (it % 7 == 0) {
+			seed = seed * 1103515245u + 12345u;
+			l = (seed >> 8) % (zl + 1);
+		}
+		rc = dec(bad, l, out, PEER_BATCH_MAX_MSGS, &n, NULL);
+		assert_true(rc == 0 || rc == -EBADMSG || rc == -EMSGSIZE ||
+			    rc == -EPROTONOSUPPORT);
+		if (rc == 0) {
+			uint8_t one[PEER_MSG_MAX];
+
+			for (unsigned i = 0; i < n; i++)
+				assert_true(peer_msg_encode(&out[i], one, sizeof(one)) > 0);
+		} else {
+			assert_int_equal(n, 0);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +572,9 @@ int main(void)
 		cmocka_unit_test(test_header_corrupt),
 		cmocka_unit_test(test_inner_refused),
 		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_compressed_roundtrip),
+		cmocka_unit_test(test_compressed_refused),
+		cmocka_unit_test(test_compressed_mutations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
