@@ -98,6 +98,10 @@ static const char *event_vm(const struct fsm_event *ev)
 	}
 }
 
+#define ACTS_KEEP 64     /* action list capacity kept between events */
+#define SENDQ_KEEP 64    /* send queue capacity kept once it is empty */
+#define EVQ_KEEP 64      /* event queue capacity kept once it is empty */
+
 /* Steps the fsm on every queued event, oldest first, with what each one
  * adds behind it.  Returns the first step's result. */
 static int drain(struct daemon *d)
@@ -137,6 +141,19 @@ static int drain(struct daemon *d)
 		fsm_actions_reset(d->acts);
 	}
 	d->stepping = false;
+	/* a node loss needs thousands of actions and queued events once
+	 * (a batch of 500 peer messages): not kept for ever */
+	if (d->acts->cap > ACTS_KEEP) {
+		fsm_actions_release(d->acts);
+		daemon_mem_trim_soon(d);
+	}
+	if (d->evq_cap > EVQ_KEEP) {
+		free(d->evq);
+		d->evq = NULL;
+		d->evq_cap = 0;
+		d->evq_head = 0;
+		daemon_mem_trim_soon(d);
+	}
 	if (gate_before != fsm_gate_open(d->fsm)) {
 		qb_log(LOG_NOTICE, "node=%u: gate %s -> %s", d->nodeid,
 		       gate_before ? "open" : "closed",
@@ -372,6 +389,12 @@ static unsigned send_flush(struct daemon *d)
 		d->send_retry_ms = 0;
 		d->sendq_head = 0;
 		d->sendq_dropping = false;
+		if (d->sendq_cap > SENDQ_KEEP) {
+			free(d->sendq);
+			d->sendq = NULL;
+			d->sendq_cap = 0;
+			daemon_mem_trim_soon(d);
+		}
 	}
 	return done;
 }

@@ -125,6 +125,7 @@ static void status_dump(void *data)
 	if (json_dump_file(s, tmp, JSON_COMPACT) == 0 && rename(tmp, path))
 		qb_log(LOG_DEBUG, "status dump: %s", strerror(errno));
 	daemon_control_broadcast(d, "STATUS", s); /* steals s */
+	daemon_mem_trim_soon(d);
 	ms = (daemon_mono_us() - t0) / 1000;
 	d->status_delay_ms = ms * 10 < STATUS_DELAY_MIN_MS ? STATUS_DELAY_MIN_MS :
 			     ms * 10 > STATUS_DELAY_MAX_MS ? STATUS_DELAY_MAX_MS : (unsigned)ms * 10;

@@ -337,6 +337,7 @@ out:
 	daemon_audit_close(d);
 	daemon_log_drop_free(d);
 	daemon_status_stop(d);
+	daemon_mem_stop(d);
 	if (d->loop) {
 		if (d->notify && d->watchdog_usec >= 3000)
 			qb_loop_timer_del(d->loop, d->wd_timer);

@@ -132,6 +132,8 @@ struct daemon {
 	bool status_dirty;
 	qb_loop_timer_handle status_timer;
 	unsigned status_delay_ms; /* after a change: 10x the last snapshot's cost */
+	qb_loop_timer_handle trim_timer; /* daemon_mem.c */
+	bool trim_armed;
 
 	/* reaction latency (CLOCK_MONOTONIC us): the event being stepped, and
 	 * the last corosync membership event */
@@ -170,6 +172,12 @@ void daemon_vm_kill(struct daemon *d, const struct fsm_action *a);
 void daemon_vm_free_all(struct daemon *d);
 /* Keeps the status facts of the VM an event is about. */
 void daemon_vm_note(struct daemon *d, const struct fsm_event *ev);
+
+/* ---- daemon_mem.c ---- */
+/* After a burst of allocations: free pages go back to the kernel once the
+ * loop has been quiet for a while. */
+void daemon_mem_trim_soon(struct daemon *d);
+void daemon_mem_stop(struct daemon *d);
 
 /* ---- daemon_persist.c ---- */
 /* Queues rec for this loop iteration's batch, made durable on the worker

@@ -75,7 +75,7 @@ count_status() { # node status
 	dl_status "$1" | jq --arg s "$2" '[.vms[] | select(.status == $s)] | length' 2>/dev/null
 }
 proc_mem() { # pid
-	awk '/^VmRSS|^VmHWM/ { printf "%s %s kB  ", $1, $2 }' "/proc/$1/status"
+	awk '/^VmRSS|^VmHWM|^RssAnon|^RssFile|^RssShmem/ { printf "%s %s kB  ", $1, $2 }' "/proc/$1/status"
 }
 proc_ticks() { # pid: utime + stime
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
