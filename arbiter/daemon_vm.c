@@ -270,7 +270,7 @@ static void cmd_done(struct qmp_client *c, const struct qmp_result *r, void *opa
 		if (query_fact(v, x->cmd, r->ret, &ev)) {
 			ev.u.qmp.tagged = x->tagged;
 			ev.u.qmp.tag = x->tag;
-			daemon_post(d, &ev);
+			vm_post(v, &ev); /* refused meanwhile (the probe): status only */
 			free(x);
 			return;
 		}
@@ -544,6 +544,56 @@ static const char *colo_missing(const struct daemon_vm *v)
 	return NULL;
 }
 
+/*
+ * A QEMU started with -compat unstable-input=reject still lists
+ * x-colo-lost-heartbeat in query-commands but refuses it, and every other
+ * unstable command, as CommandNotFound ("disabled by policy"): the failover
+ * command would fail exactly when it is needed.  No query reports the
+ * policy, so a harmless unstable query that query-commands lists is run
+ * once per connection; CommandNotFound for a listed command can only be
+ * that policy.
+ */
+#define UNSTABLE_PROBE "x-query-roms"
+static const char unstable_refused[] = "QEMU started with -compat unstable-input=reject: "
+	"it refuses x-colo-lost-heartbeat (an unstable command) although query-commands lists it";
+
+static bool vm_refuse(struct daemon_vm *v, const char *why);
+
+static void probe_done(struct qmp_client *c, const struct qmp_result *r, void *opaque)
+{
+	struct vm_cmd_ctx *x = opaque;
+	struct daemon_vm *v = daemon_vm_find(x->d, x->vm);
+
+	(void)c;
+	if (v && r->kind == QMP_RESULT_ERROR &&
+	    r->err_class == QMP_ERROR_CLASS_COMMAND_NOT_FOUND) {
+		vm_refuse(v, unstable_refused);
+	} else if (v && r->kind == QMP_RESULT_RETURN && v->refused == unstable_refused) {
+		qb_log(LOG_NOTICE, "node=%u vm=%s: this QEMU accepts unstable commands: "
+		       "managed again", v->d->nodeid, v->cfg.name);
+		v->refused = NULL;
+		fsm_add(v->d, v);
+		daemon_status_changed(v->d);
+	}
+	free(x);
+}
+
+static void probe_unstable(struct daemon_vm *v)
+{
+	struct vm_cmd_ctx *x;
+
+	if (qmp_client_has_command(v->qc, UNSTABLE_PROBE) != 1)
+		return;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return;
+	x->d = v->d;
+	snprintf(x->vm, sizeof(x->vm), "%s", v->cfg.name);
+	if (qmp_client_execute(v->qc, UNSTABLE_PROBE, NULL, 0, (unsigned)v->d->cfg.qmp_timeout_ms,
+			       probe_done, x) < 0)
+		free(x);
+}
+
 /* Asks the fsm to forget v: 0, or -EBUSY while one of v's sequences runs
  * (the fsm refuses then and v stays). */
 static int vm_fsm_remove(struct daemon_vm *v)
@@ -609,12 +659,14 @@ static void on_ready(struct daemon_vm *v)
 		vm_post(v, &ev);
 		return;
 	}
-	if (!why && v->refused) {
+	/* one refused by its policy is managed again only once the probe passes */
+	if (!why && v->refused && v->refused != unstable_refused) {
 		qb_log(LOG_NOTICE, "node=%u vm=%s: this QEMU has COLO: managed again", d->nodeid,
 		       v->cfg.name);
 		v->refused = NULL;
 		fsm_add(d, v);
 	}
+	probe_unstable(v);
 	ev_init(&ev, FSM_EV_QMP_CONNECTED, v);
 	daemon_post(d, &ev);
 	yank_set(v);

@@ -10,6 +10,9 @@
 #   qb: the secondary QEMU is killed (n2 alive): the primary continues alone
 #   then the witness n3 is powered off while two busy loops load the CPUs: nothing is
 #       frozen or yanked (no STOP event on any QEMU), qd stays in COLO
+#   nc: a QEMU started with -compat unstable-input=reject (it lists x-colo-lost-heartbeat
+#       in query-commands but refuses it) added on n1 with `colo-arbiterctl vm-add`: shown
+#       `refused` with the reason in status and in the log, never in the decision core
 # Asserted on status --json, on QEMU's own query-colo-status/query-status of both sides and
 # on its events; times are printed, bounds are generous (benchmarks measure).
 # TAP; root; skips without the components unless COLO_REQUIRE_REAL=1.
@@ -25,7 +28,7 @@ no_stop_since() { # T name...
 	done; done
 }
 
-echo "1..10"
+echo "1..11"
 up() { e2e_up 3 && e2e_pair qa 1 2 && e2e_pair qb 1 2 && e2e_pair qc 1 2 && e2e_pair qd 2 1 && e2e_arbs; }
 check "3 nodes, pairs qa qb qc (n1->n2) and qd (n2->n1), 3 arbiters" up || { echo "Bail out! no lab"; exit 1; }
 check "all four pairs protected on both nodes and in COLO (QEMU's own view)" \
@@ -76,4 +79,18 @@ sleep 15 # corosync detection (~3.5 s) + the liveness bound (5.4 s) + margin
 check "witness n3 powered off under CPU load: nothing frozen or yanked (no STOP since), qd in COLO, solo VMs running" \
 	eval 'no_stop_since "$T0" qa qb qc qd && in_colo qd && all_protected qd &&
 	      runs qa s && runs qb p && runs qc p && arb_jq 1 ".cluster.gate==\"open\"" && arb_jq 2 ".cluster.gate==\"open\""'
+
+# ---- a QEMU whose policy refuses the failover command
+lab_spawn 1 "$LAB_DIR/nc.log" qemu-system-x86_64 -nodefaults -display none -machine none \
+	-accel tcg -qmp "unix:$LAB_DIR/nc.qmp,server=on,wait=off" -compat unstable-input=reject
+refused_nc() {
+	arb_jq 1 '.vms[] | select(.name=="nc") | .status=="refused" and
+		(.why | test("unstable-input=reject"))' &&
+		grep -q "vm=nc: refused: QEMU started with -compat unstable-input=reject" "$LAB_DIR/n1/arb.log"
+}
+check "nc: a QEMU with -compat unstable-input=reject is refused, with the reason in status and log" \
+	eval 'arb_wait 10 test -S "$LAB_DIR/nc.qmp" &&
+	      arb_ctl 1 vm-add nc --qmp "$LAB_DIR/nc.qmp" --role primary --peer-node 2 >/dev/null &&
+	      arb_wait 20 refused_nc'
+arb_status 1 | jq -c '.vms[] | select(.name=="nc") | {status, why}' | sed 's/^/#   /'
 exit $TAP_BAD
