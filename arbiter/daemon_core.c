@@ -73,30 +73,6 @@ static int evq_push(struct daemon *d, const struct fsm_event *ev)
 	return 0;
 }
 
-static const char *event_vm(const struct fsm_event *ev)
-{
-	switch (ev->kind) {
-	case FSM_EV_QMP_CONNECTED:
-	case FSM_EV_QMP_LOST:
-	case FSM_EV_QMP_COLO_EXIT:
-	case FSM_EV_QMP_COLO_STATUS:
-	case FSM_EV_QMP_STATUS:
-	case FSM_EV_QMP_MIGRATE:
-	case FSM_EV_QMP_RESUME:
-	case FSM_EV_QMP_STOP:
-	case FSM_EV_QMP_YANK_SET:
-	case FSM_EV_QEMU_EXITED:
-		return ev->u.qmp.vm;
-	case FSM_EV_PEER_MSG:
-		return ev->u.peer.msg.vm[0] ? ev->u.peer.msg.vm : NULL;
-	case FSM_EV_ADMIN:
-		return ev->u.admin.vm;
-	case FSM_EV_PERSIST_DONE:
-		return ev->u.persisted.vm;
-	default:
-		return NULL;
-	}
-}
 
 #define ACTS_KEEP 64     /* action list capacity kept between events */
 #define SENDQ_KEEP 64    /* send queue capacity kept once it is empty */
@@ -127,14 +103,14 @@ static int drain(struct daemon *d)
 			first_rc = rc;
 		first = false;
 		if (rc) {
-			const char *vm = event_vm(&e);
+			const char *vm = fsm_event_vm(&e);
 
 			qb_log(LOG_WARNING, "node=%u vm=%s: event %s refused by the fsm: %s",
 			       d->nodeid, vm ? vm : "-", fsm_event_kind_to_str(e.kind),
 			       strerror(-rc));
 		} else {
 			qb_log(LOG_DEBUG, "node=%u vm=%s: event %s -> %u actions", d->nodeid,
-			       event_vm(&e) ? event_vm(&e) : "-",
+			       fsm_event_vm(&e) ? fsm_event_vm(&e) : "-",
 			       fsm_event_kind_to_str(e.kind), d->acts->n);
 		}
 		run_actions(d, &e);

@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "daemon_worker.h"
 #include "epoch_log_file.h"
+#include "file_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -126,42 +127,6 @@ static int rec_from(json_t *o, struct fsm_persist *r)
 	    inst_from(json_object_get(o, "named_inst"), &r->named_inst) ||
 	    get_u64(o, "named_n", &r->named_n))
 		return -EINVAL;
-	return 0;
-}
-
-static int mkdir_p(const char *path)
-{
-	char buf[ARB_PATH_MAX];
-
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0750) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0750) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static int write_all(int fd, const char *s, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, s, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		s += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }
 
@@ -585,7 +550,7 @@ static int audit_run(void *arg)
 	if (!j->line)
 		return fdatasync(j->fd) ? -errno : 0;
 	/* one write per line, O_APPEND: lines never interleave */
-	return write_all(j->fd, j->line, j->len);
+	return file_write_all(j->fd, j->line, j->len);
 }
 
 static void audit_done(void *arg, int rc, bool cancelled)
@@ -635,7 +600,7 @@ int daemon_audit_open(struct daemon *d)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		mkdir_p(dir);
+		file_mkdir_p(dir);
 	}
 	d->audit_fd = open(d->cfg.audit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (d->audit_fd < 0) {

@@ -211,24 +211,31 @@ static int take_batch(struct latest_map *m, size_t from, size_t to, char *err, s
 	return 0;
 }
 
+/* The line at p: its length without the newline; false if it has none. */
+static bool line_at(const char *buf, size_t len, size_t p, size_t *l)
+{
+	const char *nl = memchr(buf + p, '\n', len - p);
+
+	if (!nl)
+		return false;
+	*l = (size_t)(nl - (buf + p));
+	return true;
+}
+
 /* After the unfinished tail starting at `good`: a batch that verifies on
  * its own means the failure before it was not a crash's. */
 static bool verified_after(const char *buf, size_t len, size_t good, size_t *at)
 {
-	for (size_t p = good; p < len;) {
-		const char *nl = memchr(buf + p, '\n', len - p);
-		size_t l;
+	size_t l;
+
+	for (size_t p = good; p < len && line_at(buf, len, p, &l); p += l + 1) {
 		struct commit c;
 
-		if (!nl)
-			break;
-		l = (size_t)(nl - (buf + p));
 		if (parse_commit(buf + p, l, &c) && c.bytes <= p - good &&
 		    fnv1a(buf + p - c.bytes, c.bytes) == c.hash) {
 			*at = p;
 			return true;
 		}
-		p += l + 1;
 	}
 	return false;
 }
@@ -242,14 +249,9 @@ int epoch_log_scan(const char *buf, size_t len, unsigned max_vms, struct epoch_l
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	while (p < len) {
-		const char *nl = memchr(buf + p, '\n', len - p);
-		size_t l;
+	for (size_t l; p < len && line_at(buf, len, p, &l); p += l + 1) {
 		struct commit c;
 
-		if (!nl)
-			break;
-		l = (size_t)(nl - (buf + p));
 		if (l >= strlen(COMMIT_PREFIX) && !memcmp(buf + p, COMMIT_PREFIX, strlen(COMMIT_PREFIX))) {
 			if (!parse_commit(buf + p, l, &c) || c.records != nrec ||
 			    c.bytes != p - start || c.batch <= out->last_batch ||
@@ -267,7 +269,6 @@ int epoch_log_scan(const char *buf, size_t len, unsigned max_vms, struct epoch_l
 		} else {
 			nrec++;
 		}
-		p += l + 1;
 	}
 	if (out->good_len < len) {
 		if (verified_after(buf, len, out->good_len, &at)) {

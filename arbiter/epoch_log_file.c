@@ -11,6 +11,7 @@
  * would then call the file corrupt).
  */
 #include "epoch_log_file.h"
+#include "file_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,42 +20,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0750) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0750) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static int write_all(int fd, const char *s, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, s, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		s += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static int read_all(int fd, size_t size, char **out)
 {
@@ -91,7 +56,7 @@ static void save_tail(const struct epoch_log_file *lf, const char *tail, size_t 
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
-	if (!write_all(fd, tail, len))
+	if (!file_write_all(fd, tail, len))
 		fdatasync(fd);
 	close(fd);
 }
@@ -111,7 +76,7 @@ int epoch_log_open(struct epoch_log_file *lf, const char *dir, unsigned max_vms,
 	if ((size_t)snprintf(lf->path, sizeof(lf->path), "%s/" EPOCH_LOG_NAME, dir) >=
 	    sizeof(lf->path))
 		return -ENAMETOOLONG;
-	rc = mkdir_p(dir);
+	rc = file_mkdir_p(dir);
 	if (rc)
 		return rc;
 	lf->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -194,7 +159,7 @@ int epoch_log_append(struct epoch_log_file *lf, const char *const *recs, const s
 	buf = batch_build(lf->batch + 1, recs, lens, n, &len);
 	if (!buf)
 		return -ENOMEM;
-	rc = write_all(lf->fd, buf, len);
+	rc = file_write_all(lf->fd, buf, len);
 	free(buf);
 	if (!rc && fdatasync(lf->fd)) {
 		/* fsyncgate: a retry may report success for pages already
@@ -247,7 +212,7 @@ int epoch_log_compact(struct epoch_log_file *lf, bool force)
 		rc = -errno;
 		goto out;
 	}
-	rc = write_all(fd, buf, len);
+	rc = file_write_all(fd, buf, len);
 	if (!rc && fdatasync(fd))
 		rc = -errno;
 	if (!rc && rename(tmp, lf->path))

@@ -357,6 +357,19 @@ static void send_liveness(struct fsm *f, struct fsm_actions *out)
 	fsm_send(f, out, &m);
 }
 
+/* The VM's STATE, remembered as announced (M5). */
+static void send_report(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	struct fsm_msg m;
+
+	memset(&m, 0, sizeof(m));
+	fsm_vm_report(f, vm, &m);
+	fsm_send(f, out, &m);
+	vm->sent_valid = true;
+	vm->last_sent = m.side;
+	vm->last_sent_epoch = m.epoch;
+}
+
 static void send_all_state(struct fsm *f, struct fsm_actions *out, bool sync)
 {
 	struct fsm_msg m;
@@ -364,14 +377,8 @@ static void send_all_state(struct fsm *f, struct fsm_actions *out, bool sync)
 	for (unsigned i = 0; i < f->n_slots; i++) {
 		struct fsm_vm *vm = fsm_vm_at(f, i);
 
-		if (!vm->used)
-			continue;
-		memset(&m, 0, sizeof(m));
-		fsm_vm_report(f, vm, &m);
-		fsm_send(f, out, &m);
-		vm->sent_valid = true;
-		vm->last_sent = m.side;
-		vm->last_sent_epoch = m.epoch;
+		if (vm->used)
+			send_report(f, vm, out);
 	}
 	/* pending fences are state too (H3) */
 	for (unsigned i = 0; i < FSM_MAX_NODES; i++) {
@@ -945,24 +952,12 @@ static void inputs_update(struct fsm *f, bool force)
  * NULL for events about the cluster (their changes show in the inputs). */
 static struct fsm_vm *step_vm(struct fsm *f, const struct fsm_event *ev)
 {
+	const char *name = fsm_event_vm(ev);
 	unsigned slot;
 
+	if (name)
+		return fsm_vm_find(f, name);
 	switch (ev->kind) {
-	case FSM_EV_PEER_MSG:
-		return fsm_vm_find(f, ev->u.peer.msg.vm);
-	case FSM_EV_QMP_CONNECTED:
-	case FSM_EV_QMP_LOST:
-	case FSM_EV_QMP_COLO_EXIT:
-	case FSM_EV_QMP_COLO_STATUS:
-	case FSM_EV_QMP_STATUS:
-	case FSM_EV_QMP_MIGRATE:
-	case FSM_EV_QMP_RESUME:
-	case FSM_EV_QMP_STOP:
-	case FSM_EV_QMP_YANK_SET:
-	case FSM_EV_QEMU_EXITED:
-		return fsm_vm_find(f, ev->u.qmp.vm);
-	case FSM_EV_PERSIST_DONE:
-		return fsm_vm_find(f, ev->u.persisted.vm);
 	case FSM_EV_QMP_RESULT:
 		slot = ev->u.result.tag.vm;
 		break;
@@ -1011,16 +1006,8 @@ static void rederive(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 		e = vm->p.epoch;
 		if (!vm->sent_valid ||
 		    memcmp(&side, &vm->last_sent, sizeof(side)) ||
-		    memcmp(&e, &vm->last_sent_epoch, sizeof(e))) {
-			struct fsm_msg m;
-
-			memset(&m, 0, sizeof(m));
-			fsm_vm_report(f, vm, &m);
-			fsm_send(f, out, &m);
-			vm->sent_valid = true;
-			vm->last_sent = m.side;
-			vm->last_sent_epoch = m.epoch;
-		}
+		    memcmp(&e, &vm->last_sent_epoch, sizeof(e)))
+			send_report(f, vm, out);
 	}
 	arm_wake(f, vm, out);
 }

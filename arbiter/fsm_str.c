@@ -200,3 +200,28 @@ const char *fsm_cmd_result_to_str(enum fsm_cmd_result r)
 	}
 	return "?";
 }
+
+const char *fsm_event_vm(const struct fsm_event *ev)
+{
+	switch (ev->kind) {
+	case FSM_EV_QMP_CONNECTED:
+	case FSM_EV_QMP_LOST:
+	case FSM_EV_QMP_COLO_EXIT:
+	case FSM_EV_QMP_COLO_STATUS:
+	case FSM_EV_QMP_STATUS:
+	case FSM_EV_QMP_MIGRATE:
+	case FSM_EV_QMP_RESUME:
+	case FSM_EV_QMP_STOP:
+	case FSM_EV_QMP_YANK_SET:
+	case FSM_EV_QEMU_EXITED:
+		return ev->u.qmp.vm;
+	case FSM_EV_PEER_MSG:
+		return ev->u.peer.msg.vm[0] ? ev->u.peer.msg.vm : NULL;
+	case FSM_EV_ADMIN:
+		return ev->u.admin.vm;
+	case FSM_EV_PERSIST_DONE:
+		return ev->u.persisted.vm;
+	default:
+		return NULL;
+	}
+}

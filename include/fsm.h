@@ -503,6 +503,11 @@ uint64_t fsm_rederived(const struct fsm *f);
  */
 int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out);
 
+/* The VM an event names (QMP facts, a peer message about a VM, a persisted
+ * record, an admin request); NULL for the others, and for those that name
+ * it by table slot (command results, wake timers). */
+const char *fsm_event_vm(const struct fsm_event *ev);
+
 /* Is the A1 gate open right now (as of the last event)? */
 bool fsm_gate_open(const struct fsm *f);
 

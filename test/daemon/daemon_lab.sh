@@ -49,6 +49,16 @@ dl_need() {
 
 dl_wait() { tap_wait "$@"; } # seconds (wall clock), command...
 
+# dl_need, plus slowdisk.so (LD_PRELOAD shim of the persistence tests): SLOWDISK is set
+dl_need_slowdisk() {
+	SLOWDISK="$TOP_BUILDDIR/test/daemon/slowdisk.so"
+	dl_need
+	if [ ! -f "$SLOWDISK" ]; then
+		echo "1..0 # SKIP slowdisk.so not built"
+		exit 0
+	fi
+}
+
 dl_sim() { "$DL_SOCKLINE" "$LAB_DIR/sim.ctl" "$@"; }
 
 dl_conf() { # node

@@ -24,13 +24,7 @@
 set -u
 . "$TOP_SRCDIR/test/lab/lab.sh"
 . "$TOP_SRCDIR/test/daemon/daemon_lab.sh"
-SLOWDISK="$TOP_BUILDDIR/test/daemon/slowdisk.so"
-[ -f "$SLOWDISK" ] || DL_NEED_EXTRA=1
-dl_need
-if [ "${DL_NEED_EXTRA:-0}" = 1 ]; then
-	echo "1..0 # SKIP slowdisk.so not built"
-	exit 0
-fi
+dl_need_slowdisk
 
 echo "1..6"
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
