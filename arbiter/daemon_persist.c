@@ -341,15 +341,8 @@ struct loaded {
 	unsigned n, cap;
 };
 
-/* The record of rec->vm replaced, or rec added. */
-static int loaded_put(struct loaded *l, const struct fsm_persist *rec)
+static int loaded_add(struct loaded *l, const struct fsm_persist *rec)
 {
-	for (unsigned i = 0; i < l->n; i++) {
-		if (!strcmp(l->recs[i].vm, rec->vm)) {
-			l->recs[i] = *rec;
-			return 0;
-		}
-	}
 	if (l->n == FSM_MAX_VMS)
 		return -ENOSPC;
 	if (l->n == l->cap) {
@@ -365,10 +358,27 @@ static int loaded_put(struct loaded *l, const struct fsm_persist *rec)
 	return 0;
 }
 
-/* Records of the format before the epoch log, one file per VM: read (the
- * log's records are newer and replace them), moved into the log, then
- * removed.  *found counts them. */
-static int load_legacy(struct daemon *d, struct loaded *l, unsigned *found)
+static bool loaded_has(const struct loaded *l, unsigned n, const char *vm)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(l->recs[i].vm, vm))
+			return true;
+	return false;
+}
+
+/* epoch-NAME.json: a record of the format before the epoch log */
+static bool legacy_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	return !strncmp(name, REC_PREFIX, strlen(REC_PREFIX)) && len >= strlen(REC_SUFFIX) &&
+	       !strcmp(name + len - strlen(REC_SUFFIX), REC_SUFFIX);
+}
+
+/* Records of the format before the epoch log, one file per VM, for the VMs
+ * the log has no record of (the log's are newer): added to l after its
+ * first n_log entries.  *found counts the files. */
+static int load_legacy(struct daemon *d, struct loaded *l, unsigned n_log, unsigned *found)
 {
 	DIR *dir = opendir(d->cfg.state_dir);
 	struct dirent *de;
@@ -378,15 +388,12 @@ static int load_legacy(struct daemon *d, struct loaded *l, unsigned *found)
 	if (!dir)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(dir))) {
-		size_t len = strlen(de->d_name);
 		char path[ARB_PATH_MAX + 256];
 		struct fsm_persist rec;
 		json_error_t je;
 		json_t *o;
 
-		if (strncmp(de->d_name, REC_PREFIX, strlen(REC_PREFIX)) ||
-		    len < strlen(REC_SUFFIX) ||
-		    strcmp(de->d_name + len - strlen(REC_SUFFIX), REC_SUFFIX))
+		if (!legacy_name(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", d->cfg.state_dir, de->d_name);
 		o = json_load_file(path, 0, &je);
@@ -398,10 +405,12 @@ static int load_legacy(struct daemon *d, struct loaded *l, unsigned *found)
 			break;
 		}
 		json_decref(o);
-		rc = loaded_put(l, &rec);
-		if (rc)
-			break;
 		(*found)++;
+		if (!loaded_has(l, n_log, rec.vm)) {
+			rc = loaded_add(l, &rec);
+			if (rc)
+				break;
+		}
 	}
 	closedir(dir);
 	return rc;
@@ -415,12 +424,7 @@ static void remove_legacy(struct daemon *d)
 	if (!dir)
 		return;
 	while ((de = readdir(dir))) {
-		size_t len = strlen(de->d_name);
-
-		if (!strncmp(de->d_name, REC_PREFIX, strlen(REC_PREFIX)) &&
-		    len >= strlen(REC_SUFFIX) &&
-		    !strcmp(de->d_name + len - strlen(REC_SUFFIX), REC_SUFFIX) &&
-		    unlinkat(dirfd(dir), de->d_name, 0))
+		if (legacy_name(de->d_name) && unlinkat(dirfd(dir), de->d_name, 0))
 			qb_log(LOG_WARNING, "node=%u: cannot remove %s/%s: %s", d->nodeid,
 			       d->cfg.state_dir, de->d_name, strerror(errno));
 	}
@@ -430,21 +434,21 @@ static void remove_legacy(struct daemon *d)
 	closedir(dir);
 }
 
-/* Every record as one batch: moves the legacy files' records into the log. */
-static int migrate(struct daemon *d, const struct loaded *l)
+/* recs[0..n) as one batch: moves the legacy files' records into the log. */
+static int migrate(struct daemon *d, const struct fsm_persist *recs, unsigned n)
 {
-	const char **texts = calloc(l->n ? l->n : 1, sizeof(*texts));
-	size_t *lens = calloc(l->n ? l->n : 1, sizeof(*lens));
+	const char **texts = calloc(n ? n : 1, sizeof(*texts));
+	size_t *lens = calloc(n ? n : 1, sizeof(*lens));
 	int rc = texts && lens ? 0 : -ENOMEM;
 
-	for (unsigned i = 0; i < l->n && !rc; i++) {
-		texts[i] = rec_text(&l->recs[i], &lens[i]);
+	for (unsigned i = 0; i < n && !rc; i++) {
+		texts[i] = rec_text(&recs[i], &lens[i]);
 		if (!texts[i])
 			rc = -ENOMEM;
 	}
 	if (!rc)
-		rc = epoch_log_append(d->elog, texts, lens, l->n);
-	for (unsigned i = 0; texts && i < l->n; i++)
+		rc = epoch_log_append(d->elog, texts, lens, n);
+	for (unsigned i = 0; texts && i < n; i++)
 		free((char *)texts[i]);
 	free(texts);
 	free(lens);
@@ -456,7 +460,7 @@ int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n
 	struct loaded l = { 0 };
 	struct epoch_log_scan scan;
 	char *buf = NULL, err[256] = "";
-	unsigned legacy = 0;
+	unsigned legacy = 0, n_log;
 	int rc;
 
 	*recs = NULL;
@@ -477,7 +481,7 @@ int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n
 		qb_log(LOG_WARNING, "node=%u: %s: dropped an unfinished last batch of %zu bytes "
 		       "(a crash while writing it; nothing was acted on; kept in %s.tail)",
 		       d->nodeid, d->elog->path, d->elog->torn_bytes, d->elog->path);
-	rc = load_legacy(d, &l, &legacy);
+	/* the scan's records are one per VM already */
 	for (unsigned i = 0; i < scan.n_latest && !rc; i++) {
 		const struct epoch_log_span *sp = &scan.latest[i];
 		struct fsm_persist rec;
@@ -489,14 +493,17 @@ int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n
 			       d->nodeid, d->elog->path, sp->off, o ? "bad fields" : je.text);
 			rc = -EINVAL;
 		} else {
-			rc = loaded_put(&l, &rec);
+			rc = loaded_add(&l, &rec);
 		}
 		json_decref(o);
 	}
 	epoch_log_scan_free(&scan);
 	free(buf);
+	n_log = l.n;
+	if (!rc)
+		rc = load_legacy(d, &l, n_log, &legacy);
 	if (!rc && legacy) {
-		rc = migrate(d, &l);
+		rc = l.n > n_log ? migrate(d, l.recs + n_log, l.n - n_log) : 0;
 		if (rc)
 			qb_log(LOG_CRIT, "node=%u: cannot move %u records into %s: %s", d->nodeid,
 			       legacy, d->elog->path, strerror(-rc));

@@ -61,24 +61,7 @@ dl_need_slowdisk() {
 
 dl_sim() { "$DL_SOCKLINE" "$LAB_DIR/sim.ctl" "$@"; }
 
-dl_conf() { # node
-	local i=$1 d="$LAB_DIR/n$1"
-	mkdir -p "$d/vm.d" "$d/state"
-	cat >"$d/arb.conf" <<EOC
-fence_policy = $DL_POLICY
-allow_unsafe = $([ "$DL_POLICY" = none ] && echo yes || echo no)
-expected_votes = 3
-state_dir = "$d/state"
-run_dir = "/run/colo-arbiter"
-vm_dir = "$d/vm.d"
-audit_log = "$d/audit.jsonl"
-control_socket = "/run/colo-arbiter/control.sock"
-control_group = ""
-log_level = debug
-log_stderr = yes
-log_syslog = no
-EOC
-}
+dl_conf() { lab_arb_conf "$1" "$DL_POLICY" 3; } # node
 
 dl_up() { # [policy]
 	DL_POLICY=${1:-none}

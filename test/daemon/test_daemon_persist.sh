@@ -20,13 +20,18 @@
 # Before the fault, the same lab checks the log rate limit of dropped CPG messages:
 #   6 60 malformed messages from a CPG client on n3: n1 logs at most 8 of them in full,
 #     then one summary line per 10 s with the count of the others; pa stays protected
+# After it, n3's arbiter is restarted on records of the format before the epoch log:
+#   7 epoch-old1.json (a VM the log never saw) and an older epoch-pa.json: old1's record
+#     is moved into the log, pa keeps the log's newer record, no epoch-*.json remains
+#   8 an unreadable epoch-bad.json: the arbiter refuses to start its decision core (exit
+#     1, CRIT naming the file), and loses nothing: the file and the log stay as they were
 # TAP. Root; skips without the tools unless COLO_REQUIRE_REAL=1.
 set -u
 . "$TOP_SRCDIR/test/lab/lab.sh"
 . "$TOP_SRCDIR/test/daemon/daemon_lab.sh"
 dl_need_slowdisk
 
-echo "1..6"
+echo "1..8"
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
 dl_pair pa || { echo "Bail out! simulator refused the pair"; exit 1; }
 IOLOG="$LAB_DIR/n3/io.log"
@@ -118,5 +123,33 @@ dl_check "SIGTERM: n2 and n3 exit 0; n3's epoch log holds pa's ack of n2's epoch
 	eval 'term_all && pa_acked && log_whole'
 dl_check "60 malformed CPG messages from n3: n1 logs at most 8 in full and sums up the rest (all 60 counted), pa untouched" \
 	[ "$FLOOD_OK" = 1 ]
+
+# 7, 8: records of one file per VM (the format before the epoch log)
+legacy() { # vm n: a whole record, as that format wrote it
+	printf '{"version":1,"vm":"%s","epoch":{"n":%s,"kind":2,"holder":2,"hinst":{"pid":77,"start":88},"secondary":0,"sinst":{"pid":0,"start":0}},"acked":false,"acked_prop":{"from_n":0,"proposer":0,"to":{"n":0,"kind":0,"holder":0,"hinst":{"pid":0,"start":0},"secondary":0,"sinst":{"pid":0,"start":0}}},"frozen_n":0,"frozen":false,"frozen_inst":{"pid":0,"start":0},"named":false,"named_inst":{"pid":0,"start":0},"named_n":0}\n' "$1" "$2"
+}
+st3="$LAB_DIR/n3/state"
+legacy old1 7 >"$st3/epoch-old1.json"
+legacy pa 1 >"$st3/epoch-pa.json"
+moved() { grep -q "2 records of one file per VM moved into" "$LAB_DIR/n3/arb.log"; }
+old1_in_log() {
+	jq -s -e '[.[] | select(.vm == "old1")] | last | .epoch.n == 7 and .epoch.holder == 2' \
+		"$elog" >/dev/null
+}
+dl_arb_start 3
+dl_check "older records moved into n3's log: old1 added, pa keeps the log's newer record, no epoch-*.json left" \
+	eval 'dl_wait 20 moved && old1_in_log && pa_acked && [ -z "$(ls "$st3" | grep "^epoch-.*\.json$")" ]'
+dl_arb_kill 3 TERM
+printf '{"version":1,"vm":"bad",' >"$st3/epoch-bad.json"
+sum_before=$(md5sum "$elog" "$st3/epoch-bad.json")
+dl_arb_start 3
+refused() {
+	! kill -0 "${DL_ARB[3]}" 2>/dev/null &&
+		grep -q "\[crit\].*epoch-bad.json: unreadable epoch record" "$LAB_DIR/n3/arb.log"
+}
+dl_check "an unreadable older record: n3 exits 1 naming the file, the file and the log unchanged" \
+	eval 'dl_wait 20 refused && { dl_arb_kill 3; [ $? = 1 ]; } &&
+	      [ "$(md5sum "$elog" "$st3/epoch-bad.json")" = "$sum_before" ]'
+grep "crit" "$LAB_DIR/n3/arb.log" | head -3 | sed 's/^/#   n3: /'
 lab_down
 exit "$TAP_BAD"

@@ -46,25 +46,7 @@ arb_need() {
 
 arb_wait() { tap_wait "$@"; } # seconds (wall clock), command...
 
-arb_conf() { # node
-	local d="$LAB_DIR/n$1"
-	mkdir -p "$d/vm.d" "$d/state"
-	cat >"$d/arb.conf" <<EOC
-fence_policy = $ARB_POLICY
-allow_unsafe = $([ "$ARB_POLICY" = none ] && echo yes || echo no)
-expected_votes = $LAB_N
-state_dir = "$d/state"
-run_dir = "/run/colo-arbiter"
-vm_dir = "$d/vm.d"
-audit_log = "$d/audit.jsonl"
-control_socket = "/run/colo-arbiter/control.sock"
-control_group = ""
-log_level = debug
-log_stderr = yes
-log_syslog = no
-$ARB_EXTRA
-EOC
-}
+arb_conf() { lab_arb_conf "$1" "$ARB_POLICY" "$LAB_N" "$ARB_EXTRA"; } # node
 
 arb_vmfile() { # node name qmp role peer
 	local f="$LAB_DIR/n$1/vm.d/$2.conf"

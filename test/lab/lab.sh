@@ -11,6 +11,9 @@
 #   lab_isolate I / lab_heal I drop all traffic on node I's own interface (nftables) / undo
 #   lab_partition I / lab_unpartition I   drop node I's traffic at the bridge / undo
 #   lab_down                   kill every process by PID, delete namespaces and state
+#   lab_arb_conf I POLICY VOTES [EXTRA]   write node I's colo-arbiter.conf (arb.conf) for a
+#                              colo-arbiterd on the lab: state, audit and VM files under
+#                              $LAB_DIR/nI, debug log to stderr; EXTRA: more lines
 #
 # Commands enter a node with nsenter -r -w: setns() to a mount namespace moves the caller to
 # that namespace's root, which is not ours when the tests run in a chroot.
@@ -73,6 +76,26 @@ lab_holder_start() { # $1 = node index: a process that owns the node's mount+uts
 	done
 	lab_log "holder for n$i did not come up: $(cat "$st/holder.log")"
 	return 1
+}
+
+lab_arb_conf() { # node policy expected_votes [extra lines]
+	local d="$LAB_DIR/n$1"
+	mkdir -p "$d/vm.d" "$d/state"
+	cat >"$d/arb.conf" <<EOC
+fence_policy = $2
+allow_unsafe = $([ "$2" = none ] && echo yes || echo no)
+expected_votes = $3
+state_dir = "$d/state"
+run_dir = "/run/colo-arbiter"
+vm_dir = "$d/vm.d"
+audit_log = "$d/audit.jsonl"
+control_socket = "/run/colo-arbiter/control.sock"
+control_group = ""
+log_level = debug
+log_stderr = yes
+log_syslog = no
+${4:-}
+EOC
 }
 
 lab_corosync_conf() { # $1 = N nodes, $2 = token ms or empty
