@@ -258,7 +258,8 @@ static int vm_set(struct config_lex *ps, struct vm_parse *vp, int k, const char 
 	case VM_KEY_PRE:
 	case VM_KEY_POST: {
 		unsigned *n = k == VM_KEY_PRE ? &vm->n_pre : &vm->n_post;
-		json_t **list = k == VM_KEY_PRE ? vm->pre : vm->post;
+		json_t ***list = k == VM_KEY_PRE ? &vm->pre : &vm->post;
+		json_t **grown;
 		json_t *cmd;
 
 		if (*n >= ARB_CMDS_MAX) {
@@ -268,8 +269,15 @@ static int vm_set(struct config_lex *ps, struct vm_parse *vp, int k, const char 
 		why = check_cmd(j, &cmd, &oom);
 		if (oom)
 			return -ENOMEM;
-		if (!why)
-			list[(*n)++] = cmd;
+		if (why)
+			break;
+		grown = realloc(*list, sizeof(**list) * (*n + 1));
+		if (!grown) {
+			json_decref(cmd);
+			return -ENOMEM;
+		}
+		*list = grown;
+		grown[(*n)++] = cmd;
 		break;
 	}
 	case VM_KEY_YANK_EXCLUDE:
@@ -282,9 +290,15 @@ static int vm_set(struct config_lex *ps, struct vm_parse *vp, int k, const char 
 			if (strcmp(vm->yank_exclude[i], s) == 0)
 				why = "listed twice";
 		}
-		if (!why)
-			snprintf(vm->yank_exclude[vm->n_yank_exclude++], sizeof(vm->yank_exclude[0]),
-				 "%s", s);
+		if (!why) {
+			char (*grown)[64] = realloc(vm->yank_exclude,
+						    sizeof(*grown) * (vm->n_yank_exclude + 1));
+
+			if (!grown)
+				return -ENOMEM;
+			vm->yank_exclude = grown;
+			snprintf(grown[vm->n_yank_exclude++], sizeof(grown[0]), "%s", s);
+		}
 		break;
 	default:
 		why = "unknown key";
@@ -349,10 +363,13 @@ void config_vm_free(struct arb_vm_config *vm)
 {
 	if (!vm)
 		return;
-	for (unsigned i = 0; i < vm->n_pre && i < ARB_CMDS_MAX; i++)
+	for (unsigned i = 0; vm->pre && i < vm->n_pre; i++)
 		json_decref(vm->pre[i]);
-	for (unsigned i = 0; i < vm->n_post && i < ARB_CMDS_MAX; i++)
+	for (unsigned i = 0; vm->post && i < vm->n_post; i++)
 		json_decref(vm->post[i]);
+	free(vm->pre);
+	free(vm->post);
+	free(vm->yank_exclude);
 	memset(vm, 0, sizeof(*vm));
 }
 
@@ -549,10 +566,13 @@ int config_vm_copy(const struct arb_vm_config *src, struct arb_vm_config *dst)
 {
 	struct arb_vm_config tmp = *src;
 
-	for (unsigned i = 0; i < tmp.n_pre; i++)
-		tmp.pre[i] = NULL;
-	for (unsigned i = 0; i < tmp.n_post; i++)
-		tmp.post[i] = NULL;
+	tmp.pre = src->n_pre ? calloc(src->n_pre, sizeof(*tmp.pre)) : NULL;
+	tmp.post = src->n_post ? calloc(src->n_post, sizeof(*tmp.post)) : NULL;
+	tmp.yank_exclude = src->n_yank_exclude
+		? malloc(sizeof(*tmp.yank_exclude) * src->n_yank_exclude) : NULL;
+	if ((src->n_pre && !tmp.pre) || (src->n_post && !tmp.post) ||
+	    (src->n_yank_exclude && !tmp.yank_exclude))
+		goto oom;
 	for (unsigned i = 0; i < src->n_pre; i++) {
 		tmp.pre[i] = json_deep_copy(src->pre[i]);
 		if (!tmp.pre[i])
@@ -563,6 +583,9 @@ int config_vm_copy(const struct arb_vm_config *src, struct arb_vm_config *dst)
 		if (!tmp.post[i])
 			goto oom;
 	}
+	if (src->n_yank_exclude)
+		memcpy(tmp.yank_exclude, src->yank_exclude,
+		       sizeof(*tmp.yank_exclude) * src->n_yank_exclude);
 	*dst = tmp;
 	return 0;
 oom:

@@ -457,16 +457,19 @@ static void on_status(struct daemon *d, const struct fsm_action *a,
 }
 
 /*
- * What status keeps of a VM's last audit record: the full record (cluster
- * view, every node, the actions) is in the audit log and went to the
- * watchers; holding it per VM cost ~10 KiB each (5 MB at 500 VMs).
+ * What status keeps of a VM's last audit record, as compact JSON text: the
+ * full record (cluster view, every node, the actions) is in the audit log
+ * and went to the watchers.  Held as a tree it cost ~1 KiB per VM (jansson
+ * nodes, the shared epoch object); as text ~250 bytes, parsed back only
+ * when a status snapshot is built.
  */
-static json_t *last_decision(const json_t *rec)
+static char *last_decision(const json_t *rec)
 {
 	static const char *const keep[] = { "mono_ms", "wall_ms", "node", "vm", "event",
 					    "rule", "decision" };
 	json_t *o = json_object();
 	json_t *epoch = json_object_get(json_object_get(rec, "inputs"), "epoch");
+	char *text;
 
 	for (size_t i = 0; o && i < sizeof(keep) / sizeof(keep[0]); i++) {
 		json_t *x = json_object_get(rec, keep[i]);
@@ -476,7 +479,9 @@ static json_t *last_decision(const json_t *rec)
 	}
 	if (o && epoch)
 		json_object_set(o, "epoch", epoch);
-	return o;
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return text;
 }
 
 static void on_audit(struct daemon *d, json_t *rec)
@@ -492,7 +497,7 @@ static void on_audit(struct daemon *d, json_t *rec)
 	daemon_audit_write(d, rec);
 	daemon_control_broadcast(d, "AUDIT", json_incref(rec));
 	if (v) {
-		json_decref(v->last_audit);
+		free(v->last_audit);
 		v->last_audit = last_decision(rec);
 	}
 	daemon_status_changed(d);

@@ -26,6 +26,21 @@ static void trim_fire(void *data)
 #endif
 }
 
+/*
+ * glibc raises its mmap threshold (up to 32 MiB) each time a large block is
+ * freed, after which status snapshots and bursts of jansson trees come from
+ * the heap, between long-lived per-VM allocations, and stay resident.  A
+ * fixed threshold keeps blocks of 64 KiB and more in their own mappings,
+ * returned to the kernel when freed.
+ */
+void daemon_mem_init(void)
+{
+#ifdef __GLIBC__
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
+}
+
 void daemon_mem_trim_soon(struct daemon *d)
 {
 	if (d->trim_armed || d->stopping || !d->loop)

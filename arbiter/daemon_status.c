@@ -23,6 +23,13 @@
 #define STATUS_DELAY_MIN_MS 100
 #define STATUS_DELAY_MAX_MS 1000
 
+static json_t *last_decision_json(const struct daemon_vm *v)
+{
+	json_t *j = v->last_audit ? json_loads(v->last_audit, 0, NULL) : NULL;
+
+	return j ? j : json_null();
+}
+
 static json_t *side_json(const struct fsm_side_report *s, bool local)
 {
 	json_t *o = json_pack("{s:b,s:s,s:s,s:s,s:s}", "connected", s->connected,
@@ -95,7 +102,7 @@ json_t *daemon_status_json(struct daemon *d)
 		} else {
 			json_object_set_new(o, "peer", json_pack("{s:b}", "reported", 0));
 		}
-		json_object_set(o, "last_decision", v->last_audit ? v->last_audit : json_null());
+		json_object_set_new(o, "last_decision", last_decision_json(v));
 		json_decref(fv);
 		json_array_append_new(vms, o);
 	}

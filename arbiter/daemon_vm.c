@@ -900,7 +900,7 @@ static void vm_free(struct daemon *d, struct daemon_vm *v)
 		daemon_notify_fdremove(d, v->cfg.name);
 	qmp_client_free(v->qc);
 	pidfd_close(v);
-	json_decref(v->last_audit);
+	free(v->last_audit);
 	config_vm_free(&v->cfg);
 	free(v);
 }

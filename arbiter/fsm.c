@@ -868,10 +868,8 @@ static int on_qmp(struct fsm *f, const struct fsm_event *ev,
 	case FSM_EV_QMP_YANK_SET:
 		if (ev->u.qmp.n_yank > FSM_YANK_MAX)
 			return -EINVAL;
-		vm->n_yank = ev->u.qmp.n_yank;
-		for (unsigned i = 0; i < vm->n_yank; i++)
-			fsm_name_copy(vm->yank[i], ev->u.qmp.yank[i],
-				      FSM_YANK_NAME_MAX);
+		if (fsm_vm_set_yank(vm, ev->u.qmp.yank, ev->u.qmp.n_yank))
+			return -ENOMEM; /* the previous list stays */
 		break;
 	default:
 		return -EINVAL;

@@ -7,6 +7,7 @@
  *
  * Must not: do I/O, read a clock, keep globals, log.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fsm_state.h"
@@ -21,9 +22,10 @@ void fsm_persist(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 	vm->persist_seq = f->persist_seq;
 }
 
-static void tracks_clear(struct fsm_vm *vm)
+void fsm_tracks_clear(struct fsm_vm *vm)
 {
-	memset(vm->tr, 0, sizeof(vm->tr));
+	free(vm->tr);
+	vm->tr = NULL;
 }
 
 /* A committed epoch is a fact: adopt it if newer, persist it. */
@@ -33,7 +35,7 @@ void fsm_epoch_adopt(struct fsm *f, struct fsm_vm *vm,
 	if (e->n <= vm->p.epoch.n)
 		return;
 	vm->p.epoch = *e;
-	tracks_clear(vm);
+	fsm_tracks_clear(vm);
 	if (vm->local && vm->q.alive &&
 	    fsm_epoch_names(e, f->cfg.local_nodeid, &vm->q.inst)) {
 		vm->inst_named = true;
@@ -75,6 +77,11 @@ static struct fsm_prop_track *track_get(struct fsm_vm *vm,
 {
 	struct fsm_prop_track *fr = NULL;
 
+	if (!vm->tr) {
+		vm->tr = calloc(FSM_MAX_PROPOSALS, sizeof(*vm->tr));
+		if (!vm->tr)
+			return NULL; /* as when every track is taken */
+	}
 	for (unsigned i = 0; i < FSM_MAX_PROPOSALS; i++) {
 		if (vm->tr[i].used && prop_eq(&vm->tr[i].prop, p))
 			return &vm->tr[i];

@@ -142,11 +142,51 @@ int fsm_vm_create(struct fsm *f, const char *name, struct fsm_vm **vmp)
 	return 0;
 }
 
+int fsm_vm_set_yank(struct fsm_vm *vm, const char (*names)[FSM_YANK_NAME_MAX], unsigned n)
+{
+	size_t len[FSM_YANK_MAX], total = 0;
+	char *list = NULL;
+
+	if (n > FSM_YANK_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		len[i] = strnlen(names[i], FSM_YANK_NAME_MAX - 1);
+		total += len[i] + 1;
+	}
+	if (n) {
+		char *p = list = malloc(total);
+
+		if (!list)
+			return -ENOMEM;
+		for (unsigned i = 0; i < n; i++) {
+			memcpy(p, names[i], len[i]);
+			p[len[i]] = '\0';
+			p += len[i] + 1;
+		}
+	}
+	free(vm->yank);
+	vm->yank = list;
+	vm->n_yank = n;
+	return 0;
+}
+
+void fsm_vm_yank_names(const struct fsm_vm *vm, char (*names)[FSM_YANK_NAME_MAX])
+{
+	const char *p = vm->yank;
+
+	for (unsigned i = 0; p && i < vm->n_yank; i++) {
+		fsm_name_copy(names[i], p, FSM_YANK_NAME_MAX);
+		p += strlen(p) + 1;
+	}
+}
+
 void fsm_vm_remove(struct fsm *f, struct fsm_vm *vm)
 {
 	if (!vm->used)
 		return;
 	index_del(f, vm);
+	fsm_vm_set_yank(vm, NULL, 0);
+	fsm_tracks_clear(vm);
 	vm->used = false;
 	f->n_vms--;
 	if (vm->slot < f->free_lo)
@@ -160,7 +200,12 @@ void fsm_vm_remove(struct fsm *f, struct fsm_vm *vm)
 
 void fsm_table_free(struct fsm *f)
 {
-	for (unsigned c = 0; c < FSM_MAX_VMS / FSM_VM_CHUNK; c++)
+	for (unsigned c = 0; c < FSM_MAX_VMS / FSM_VM_CHUNK; c++) {
+		for (unsigned i = 0; f->vm_chunk[c] && i < FSM_VM_CHUNK; i++) {
+			free(f->vm_chunk[c][i].yank);
+			free(f->vm_chunk[c][i].tr);
+		}
 		free(f->vm_chunk[c]);
+	}
 	free(f->vm_index);
 }

@@ -260,6 +260,7 @@ int main(int argc, char **argv)
 	if (check)
 		return check_config(config);
 
+	daemon_mem_init();
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return 1;

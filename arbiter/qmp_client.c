@@ -30,6 +30,7 @@
 #define MS_TO_NS(ms) ((uint64_t)(ms) * 1000000ULL)
 /* Bytes read per read() and reads per wake-up: fairness with other fds. */
 #define READ_CHUNK 16384
+#define FATAL_MAX 256
 #define READS_PER_DISPATCH 16
 /* Timed-out commands remembered for their late replies. */
 #define MAX_LATE 256
@@ -82,7 +83,7 @@ struct qmp_cmdset_cache {
 struct qmp_client {
 	qb_loop_t *loop;
 	struct qmp_client_config cfg;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *path;              /* own copy of cfg->path */
 	struct qmp_client_callbacks cb;
 	void *opaque;
 
@@ -98,7 +99,8 @@ struct qmp_client {
 
 	struct qmp_framer framer;
 	bool adopt_skip_first;   /* tolerate one torn line after adopt_fd */
-	char fatal[256];         /* set while parsing: close after the feed */
+	char *fatal;             /* FATAL_MAX bytes on client_read()'s stack while
+				  * it feeds the framer: why to close afterwards */
 
 	char *out;               /* output buffer: out[out_off..out_len) */
 	size_t out_len, out_off, out_cap;
@@ -178,6 +180,7 @@ static void real_free(struct qmp_client *c)
 	cmdset_unref(c->cfg.cmdset_cache, c->cmds_sh);
 	qmp_yank_list_free(&c->yank);
 	free(c->out);
+	free(c->path);
 	free(c);
 }
 
@@ -1017,7 +1020,7 @@ static int handle_line(const char *line, size_t len, void *opaque)
 			qmp_msg_clear(&m);
 			return c->freed ? -ECANCELED : 0;
 		}
-		snprintf(c->fatal, sizeof(c->fatal),
+		snprintf(c->fatal, FATAL_MAX,
 			 "invalid message on line %" PRIu64
 			 " (column %d, byte %zu): %s",
 			 qmp_framer_lines(&c->framer), m.error.column,
@@ -1026,7 +1029,7 @@ static int handle_line(const char *line, size_t len, void *opaque)
 		return -EPROTO;
 	}
 	if (c->state == QMP_CLIENT_GREETING && m.kind != QMP_MSG_GREETING) {
-		snprintf(c->fatal, sizeof(c->fatal),
+		snprintf(c->fatal, FATAL_MAX,
 			 "expected a greeting, got a %s",
 			 qmp_msg_kind_to_str(m.kind));
 		qmp_msg_clear(&m);
@@ -1035,7 +1038,7 @@ static int handle_line(const char *line, size_t len, void *opaque)
 	switch (m.kind) {
 	case QMP_MSG_GREETING:
 		if (c->state != QMP_CLIENT_GREETING) {
-			snprintf(c->fatal, sizeof(c->fatal),
+			snprintf(c->fatal, FATAL_MAX,
 				 "unexpected greeting in state %s",
 				 qmp_client_state_to_str(c->state));
 			qmp_msg_clear(&m);
@@ -1067,6 +1070,7 @@ static int handle_line(const char *line, size_t len, void *opaque)
 static void client_read(struct qmp_client *c)
 {
 	char buf[READ_CHUNK];
+	char fatal[FATAL_MAX];
 	unsigned gen = c->conn_gen;
 	int i;
 
@@ -1090,13 +1094,15 @@ static void client_read(struct qmp_client *c)
 			conn_lost(c, why);
 			return;
 		}
-		c->fatal[0] = '\0';
+		fatal[0] = '\0';
+		c->fatal = fatal;
 		rc = qmp_framer_feed(&c->framer, buf, (size_t)n, handle_line, c,
 				     &off);
+		c->fatal = NULL; /* c outlives a free from a callback (depth) */
 		if (c->freed || gen != c->conn_gen)
 			return;
 		if (rc == -EPROTO) {
-			conn_fatal(c, "%s", c->fatal);
+			conn_fatal(c, "%s", fatal);
 			return;
 		}
 		if (rc) {
@@ -1253,9 +1259,14 @@ struct qmp_client *qmp_client_new(qb_loop_t *loop,
 		errno = ENOMEM;
 		return NULL;
 	}
+	c->path = strdup(cfg->path);
+	if (!c->path) {
+		free(c);
+		errno = ENOMEM;
+		return NULL;
+	}
 	c->loop = loop;
 	c->cfg = *cfg;
-	snprintf(c->path, sizeof(c->path), "%s", cfg->path);
 	c->cfg.path = c->path;
 	if (!c->cfg.max_output)
 		c->cfg.max_output = 1024 * 1024;

@@ -134,10 +134,12 @@ struct arb_vm_config {
 	char role[16];              /* "primary" | "secondary" */
 	uint32_t peer_node;         /* nodeid of the other side, != 0 */
 	unsigned n_pre, n_post, n_yank_exclude;
-	/* {"execute":S[,"arguments":{..}]}, own references */
-	json_t *pre[ARB_CMDS_MAX];
-	json_t *post[ARB_CMDS_MAX];
-	char yank_exclude[ARB_YANK_EXCLUDE_MAX][64]; /* < FSM_YANK_NAME_MAX */
+	/* {"execute":S[,"arguments":{..}]}, own references; heap arrays of
+	 * n_pre / n_post / n_yank_exclude entries (NULL when empty): most VMs
+	 * have a few, and fixed arrays cost 1 KiB per VM */
+	json_t **pre;
+	json_t **post;
+	char (*yank_exclude)[64]; /* < FSM_YANK_NAME_MAX */
 };
 
 void config_defaults(struct arb_config *c);

@@ -42,7 +42,7 @@ struct daemon_vm {
 	enum fsm_vm_status status;
 	uint32_t where;
 	const char *why;
-	json_t *last_audit;
+	char *last_audit;         /* compact JSON of the last decision, or NULL */
 	/* facts for status: the local side as posted to the fsm, and the
 	 * peer side from its last STATE message */
 	struct fsm_side_report local;
@@ -174,8 +174,10 @@ void daemon_vm_free_all(struct daemon *d);
 void daemon_vm_note(struct daemon *d, const struct fsm_event *ev);
 
 /* ---- daemon_mem.c ---- */
-/* After a burst of allocations: free pages go back to the kernel once the
+/* Once at start: the allocator settings that keep bursts out of the heap.
+ * After a burst of allocations: free pages go back to the kernel once the
  * loop has been quiet for a while. */
+void daemon_mem_init(void);
 void daemon_mem_trim_soon(struct daemon *d);
 void daemon_mem_stop(struct daemon *d);
 

@@ -84,7 +84,9 @@ struct fsm_vm {
 	struct fsm_side_report q;
 	bool q_colo_known, q_status_known;
 	unsigned n_yank;
-	char yank[FSM_YANK_MAX][FSM_YANK_NAME_MAX];
+	/* n_yank NUL-terminated names back to back, on the heap (NULL: none):
+	 * a fixed array was 640 bytes a VM */
+	char *yank;
 	bool inst_named;       /* local instance named by some epoch ... */
 	uint64_t inst_named_n; /* ... last at this n */
 	bool colo_seen;        /* local S seen in COLO at epoch colo_seen_n */
@@ -94,7 +96,9 @@ struct fsm_vm {
 	struct fsm_side_report peer_rep;
 	struct fsm_epoch peer_epoch;
 	/* proposals out of the current n, counted from delivered acks */
-	struct fsm_prop_track tr[FSM_MAX_PROPOSALS];
+	/* FSM_MAX_PROPOSALS entries while a transition out of n is being
+	 * counted, else NULL (608 bytes a VM otherwise, nearly always unused) */
+	struct fsm_prop_track *tr;
 	/* own proposal */
 	bool prop_active;
 	struct fsm_proposal prop;
@@ -254,6 +258,12 @@ struct fsm_vm *fsm_vm_find(const struct fsm *f, const char *name);
 /* A new VM for a valid name not in the table: 0, -ENOSPC (FSM_MAX_VMS),
  * -ENOMEM; the table is unchanged on error. */
 int fsm_vm_create(struct fsm *f, const char *name, struct fsm_vm **vmp);
+/* Ends the counting of proposals out of the current n (frees the tracks). */
+void fsm_tracks_clear(struct fsm_vm *vm);
+/* Replaces v's yank list by a copy of names[0..n) (n 0: none); -ENOMEM
+ * leaves the old list.  fsm_vm_yank_names() unpacks it into names. */
+int fsm_vm_set_yank(struct fsm_vm *vm, const char (*names)[FSM_YANK_NAME_MAX], unsigned n);
+void fsm_vm_yank_names(const struct fsm_vm *vm, char (*names)[FSM_YANK_NAME_MAX]);
 void fsm_vm_remove(struct fsm *f, struct fsm_vm *vm);
 void fsm_table_free(struct fsm *f);
 

@@ -20,6 +20,7 @@
 # Environment: BENCH_ARBD=PATH measures another colo-arbiterd binary (e.g. an older build);
 # BENCH_TRACE=DIR runs part 2's arbiters under test/daemon/slowdisk.so without delay and
 # keeps their fsync/syncfs/rename/CPG-send traces (µs) in DIR for a breakdown.
+# BENCH_SMAPS=DIR keeps /proc/PID/smaps of n1's and n2's idle arbiters in DIR (memory breakdown).
 # BENCH_LOG_LEVEL=debug runs the arbiters at that log level (default info).
 # BENCH_PERF=FILE records a system-wide perf profile with call graphs of part 2's 8 s
 # after the node loss (`perf report -i FILE --comm colo-arbiterd`).
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
 	--runs) RUNS=$2; shift 2 ;;
 	--idle) IDLE=$2; shift 2 ;;
 	--stagger) STAGGER=$2; shift 2 ;;
-	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -178,6 +179,10 @@ if [ "$VMS" -gt 0 ]; then
 	for i in 1 2; do
 		p=${DL_ARB[$i]}
 		echo "# n$i arbiter pid $p ($(cat "/proc/$p/comm")): $(proc_mem "$p")fds $(ls "/proc/$p/fd" | wc -l)"
+		if [ -n "${BENCH_SMAPS:-}" ]; then
+			mkdir -p "$BENCH_SMAPS"
+			cat "/proc/$p/smaps" >"$BENCH_SMAPS/idle-n$i.smaps"
+		fi
 	done
 	hz=$(getconf CLK_TCK)
 	a1=$(proc_ticks "${DL_ARB[1]}") a2=$(proc_ticks "${DL_ARB[2]}")

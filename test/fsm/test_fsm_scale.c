@@ -493,6 +493,7 @@ static void test_yank_set_max(void **state)
 	struct fsm *f = new_fsm(1);
 	struct fsm_actions out;
 	struct fsm_event ev;
+	char names[FSM_YANK_MAX][FSM_YANK_NAME_MAX];
 
 	(void)state;
 	memset(&out, 0, sizeof(out));
@@ -504,8 +505,22 @@ static void test_yank_set_max(void **state)
 		snprintf(ev.u.qmp.yank[k], FSM_YANK_NAME_MAX, "block-node:#block%u", k);
 	assert_int_equal(fsm_step(f, &ev, &out), 0);
 	assert_int_equal(fsm_vm_find(f, "y")->n_yank, FSM_YANK_MAX);
-	assert_string_equal(fsm_vm_find(f, "y")->yank[FSM_YANK_MAX - 1],
-			    "block-node:#block15");
+	memset(names, 0, sizeof(names));
+	fsm_vm_yank_names(fsm_vm_find(f, "y"), names);
+	assert_string_equal(names[0], "block-node:#block0");
+	assert_string_equal(names[FSM_YANK_MAX - 1], "block-node:#block15");
+	/* packed: the names and their NULs, not FSM_YANK_MAX fixed slots */
+	ev.u.qmp.n_yank = 2;
+	assert_int_equal(fsm_step(f, &ev, &out), 0);
+	memset(names, 0, sizeof(names));
+	fsm_vm_yank_names(fsm_vm_find(f, "y"), names);
+	assert_string_equal(names[1], "block-node:#block1");
+	assert_string_equal(names[2], "");
+	ev.u.qmp.n_yank = 0;
+	assert_int_equal(fsm_step(f, &ev, &out), 0);
+	assert_null(fsm_vm_find(f, "y")->yank);
+	ev.u.qmp.n_yank = FSM_YANK_MAX;
+	assert_int_equal(fsm_step(f, &ev, &out), 0);
 	ev.u.qmp.n_yank = FSM_YANK_MAX + 1;
 	assert_int_equal(fsm_step(f, &ev, &out), -EINVAL);
 	assert_int_equal(fsm_vm_find(f, "y")->n_yank, FSM_YANK_MAX);
