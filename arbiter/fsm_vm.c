@@ -119,6 +119,8 @@ void fsm_vm_abort(struct fsm *f, struct fsm_vm *vm, const char *why,
 	vm->prop_active = false;
 	vm->cmd_pending = false;
 	vm->poll_due = 0;
+	vm->commit_early = false;
+	vm->commit_durable = false;
 	fsm_audit(f, vm, rule, why, out, first);
 }
 
@@ -132,6 +134,8 @@ static void seq_begin(struct fsm *f, struct fsm_vm *vm, enum fsm_seq_kind k,
 	vm->cmd_pending = false;
 	vm->poll_due = 0;
 	vm->resent_lhb = false;
+	vm->commit_early = false;
+	vm->commit_durable = false;
 	(void)f;
 }
 
@@ -223,6 +227,7 @@ static void freeze_done(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *ou
 /* ---- go solo / take over / resume / record COLO ------------------------ */
 
 static void seq_step(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out);
+static void propose_for(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out);
 
 static void start_transition(struct fsm *f, struct fsm_vm *vm,
 			     enum fsm_seq_kind k, const char *rule,
@@ -232,10 +237,14 @@ static void start_transition(struct fsm *f, struct fsm_vm *vm,
 
 	seq_begin(f, vm, k, rule);
 	if (k == FSM_SEQ_SOLO && fsm_mech(f, FSM_MECH_YANK_FIRST)) {
-		/* H5: always yank a primary first; it costs ~2 ms and
-		 * overlaps the CPG round of the commit */
+		/* H5: always yank a primary first.  The proposal goes out with
+		 * it: the commit's CPG round and durable acks overlap the yank
+		 * (SAFETY §0), and only the pre-failover commands wait for
+		 * both (fsm_vm_committed, on_result) */
 		vm->ph = FSM_PH_YANK;
 		cmd(f, vm, FSM_QMP_YANK, 0, out);
+		if (!fsm_gate_reason(f))
+			propose_for(f, vm, out);
 	} else {
 		vm->ph = FSM_PH_COMMIT;
 		seq_step(f, vm, out);
@@ -290,6 +299,10 @@ static void seq_step(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 		return;
 	}
 	switch (vm->ph) {
+	case FSM_PH_YANK:
+		/* resumed after a reconnect: the yank was dropped, resend */
+		cmd(f, vm, FSM_QMP_YANK, 0, out);
+		break;
 	case FSM_PH_COMMIT:
 		/* a proposal is a decision too: only through an open gate */
 		if (!vm->prop_active && !fsm_gate_reason(f))
@@ -356,9 +369,17 @@ void fsm_vm_committed(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 {
 	unsigned first = out->n;
 
-	if (!vm->prop_active || vm->ph != FSM_PH_COMMIT)
+	if (!vm->prop_active || (vm->ph != FSM_PH_COMMIT && vm->ph != FSM_PH_YANK))
 		return;
 	vm->prop_active = false;
+	if (vm->ph == FSM_PH_YANK) {
+		/* the yank's reply is still out: E(v) is persisted meanwhile
+		 * and the pre-failover commands start on that reply */
+		vm->commit_early = true;
+		vm->seq_persist_seq = vm->persist_seq;
+		fsm_audit(f, vm, vm->rule, "transition committed", out, first);
+		return;
+	}
 	if (vm->seq == FSM_SEQ_COLO) {
 		vm->seq = FSM_SEQ_NONE;
 		vm->ph = FSM_PH_IDLE;
@@ -383,6 +404,10 @@ void fsm_vm_persisted(struct fsm *f, struct fsm_vm *vm, uint64_t seq,
 {
 	if (seq < vm->seq_persist_seq)
 		return;
+	if (vm->ph == FSM_PH_YANK && vm->commit_early) {
+		vm->commit_durable = true;
+		return;
+	}
 	if (vm->ph == FSM_PH_PERSIST_COMMIT) {
 		vm->idx = 0;
 		vm->ph = vm->seq == FSM_SEQ_RESUME ? FSM_PH_CONT : FSM_PH_PRE;
@@ -555,6 +580,16 @@ static void on_result(struct fsm *f, struct fsm_vm *vm,
 	}
 	switch (vm->ph) {
 	case FSM_PH_YANK:
+		if (vm->commit_early) {
+			bool durable = vm->commit_durable;
+
+			vm->commit_early = false;
+			vm->commit_durable = false;
+			vm->ph = FSM_PH_PERSIST_COMMIT;
+			if (durable)
+				fsm_vm_persisted(f, vm, vm->seq_persist_seq, out);
+			break;
+		}
 		vm->ph = FSM_PH_COMMIT;
 		seq_step(f, vm, out);
 		break;

@@ -126,6 +126,8 @@ struct fsm_vm {
 	enum fsm_qmp_cmd cmd;
 	bool failover_inflight;
 	bool resent_lhb;
+	bool commit_early;     /* T committed while the yank was out ... */
+	bool commit_durable;   /* ... and E(v) persisted since: PRE on its reply */
 	int64_t seq_deadline;  /* freeze: SFT; others: commit timeout */
 	const char *rule;      /* rule of the running sequence */
 	/* status */

@@ -164,8 +164,12 @@ static void stub_exec(struct h_cluster *c, int i, int v, enum fsm_qmp_cmd cmd,
 	case FSM_QMP_YANK:
 		q->yank++;
 		q->yanked = true;
-		if (reply)
+		if (reply && q->hold_yank) {
+			q->yank_held = true;
+			q->held_yank_tag = *tag;
+		} else if (reply) {
 			result(c, i, tag, cmd, FSM_RES_RETURN);
+		}
 		if (q->stalled) {
 			struct fsm_tag t = *tag;
 
@@ -916,6 +920,18 @@ void h_qemu_complete(struct h_cluster *c, uint32_t node, const char *vm)
 	set_name(ev.u.qmp.vm, vm);
 	ev.u.qmp.inst = q->inst;
 	lq_push(c, (int)node - 1, &ev);
+	h_run(c);
+}
+
+void h_qemu_release_yank(struct h_cluster *c, uint32_t node, const char *vm)
+{
+	struct h_qemu *q = h_q(c, node, vm);
+
+	q->hold_yank = false;
+	if (!q->yank_held)
+		return;
+	q->yank_held = false;
+	result(c, (int)node - 1, &q->held_yank_tag, FSM_QMP_YANK, FSM_RES_RETURN);
 	h_run(c);
 }
 

@@ -36,6 +36,10 @@ struct h_qemu {
 	bool drop_executes;     /* ... and the command still took effect */
 	bool drop_lhb;          /* the same, for the next x-colo-lost-heartbeat */
 	bool post_error;        /* post-failover commands fail */
+	bool hold_yank;         /* a yank acts at once, its reply waits for
+				 * h_qemu_release_yank() */
+	bool yank_held;
+	struct fsm_tag held_yank_tag;
 	/* what happened physically */
 	int lhb_run;            /* x-colo-lost-heartbeat that started a failover */
 	int lhb_sent;           /* every x-colo-lost-heartbeat received */
@@ -149,6 +153,7 @@ void h_fence_result(struct h_cluster *c, uint32_t at, uint32_t victim,
 struct h_qemu *h_q(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_colo_exit(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_complete(struct h_cluster *c, uint32_t node, const char *vm);
+void h_qemu_release_yank(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_kill(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_restart(struct h_cluster *c, uint32_t node, const char *vm,
 		    enum fsm_colo_mode mode);

@@ -73,6 +73,91 @@ static void test_rule1_secondary_node_lost(void **state)
 	h_free(&c);
 }
 
+/* Rule 1 with a slow yank: the proposal goes out with the yank, so the
+ * commit (CPG round, durable acks) overlaps it (SAFETY §0); nothing that
+ * lets the primary run alone goes out before both are done. */
+static void test_rule1_commit_overlaps_yank(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *p;
+	json_t *j, *acts;
+	bool yank = false, propose = false;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	p = h_q(&c, 1, "v");
+	p->hold_yank = true;
+	h_power_off(&c, 2);
+	h_advance(&c, SC_DETECT_MS);
+	h_partition(&c, G13, NULL);
+	/* the decision sends both */
+	j = h_audit_find(&c, 1, "rule1-secondary-node-lost");
+	assert_non_null(j);
+	acts = json_object_get(j, "actions");
+	for (size_t i = 0; i < json_array_size(acts); i++) {
+		json_t *a = json_array_get(acts, i);
+		const char *cmd = json_string_value(json_object_get(a, "cmd"));
+		const char *msg = json_string_value(json_object_get(a, "msg"));
+
+		yank |= cmd && strcmp(cmd, "yank") == 0;
+		propose |= msg && strcmp(msg, "PROPOSE") == 0;
+	}
+	assert_true(yank);
+	assert_true(propose);
+	/* committed and durable on both arbiters while the yank's reply is out */
+	assert_true(p->yank_held);
+	assert_int_equal(h_epoch(&c, 1, "v"), 2);
+	assert_int_equal(h_epoch(&c, 3, "v"), 2);
+	assert_int_equal(p->pre, 0);
+	assert_int_equal(p->lhb_run, 0);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_FAILING_OVER);
+	h_advance(&c, 100);
+	assert_int_equal(p->pre, 0); /* still waiting for the reply */
+	h_qemu_release_yank(&c, 1, "v");
+	assert_int_equal(p->pre, 1);
+	assert_int_equal(p->lhb_run, 1);
+	assert_int_equal(p->post, 1);
+	assert_int_equal(h_alone(&c, "v"), 1);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_SOLO);
+	assert_int_equal(c.step_errors, 0);
+	h_free(&c);
+}
+
+/* The other order: the yank returns first, the commit waits for n1's own
+ * durable ack; the pre-failover commands follow the commit (H5). */
+static void test_rule1_yank_returns_before_commit(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *p;
+	struct fsm_event ev;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	p = h_q(&c, 1, "v");
+	p->hold_yank = true;
+	h_power_off(&c, 2);
+	h_advance(&c, SC_DETECT_MS);
+	h_node(&c, 1)->persist_manual = true;
+	h_partition(&c, G13, NULL);
+	assert_true(p->yank_held);
+	h_qemu_release_yank(&c, 1, "v");
+	assert_int_equal(h_epoch(&c, 1, "v"), 1); /* n1's ack is not durable yet */
+	assert_int_equal(p->pre, 0);
+	assert_int_equal(p->lhb_run, 0);
+	h_node(&c, 1)->persist_manual = false;
+	ev = h_ev(&c, 0, FSM_EV_PERSIST_DONE);
+	strcpy(ev.u.persisted.vm, "v");
+	ev.u.persisted.seq = 1000000;
+	h_step(&c, 0, &ev);
+	h_run(&c);
+	assert_int_equal(h_epoch(&c, 1, "v"), 2);
+	assert_int_equal(p->pre, 1);
+	assert_int_equal(p->lhb_run, 1);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_SOLO);
+	assert_int_equal(c.step_errors, 0);
+	h_free(&c);
+}
+
 /* Rule 2: the primary's node is lost -> fence per policy (proof newer than
  * last-alive), then the current secondary takes over. */
 static void test_rule2_primary_node_lost(void **state)
@@ -630,6 +715,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_boot_commits_colo_epoch),
 		cmocka_unit_test(test_rule1_secondary_node_lost),
+		cmocka_unit_test(test_rule1_commit_overlaps_yank),
+		cmocka_unit_test(test_rule1_yank_returns_before_commit),
 		cmocka_unit_test(test_rule2_primary_node_lost),
 		cmocka_unit_test(test_rule2_self_policy_waits_w),
 		cmocka_unit_test(test_rule2_primary_qemu_gone),
