@@ -130,7 +130,7 @@ enum vtype {
 	VT_FENCE,
 	VT_NOQUORUM,
 	VT_BOOL,
-	VT_VOTES,
+	VT_UINT,
 	VT_MS,
 	VT_MS_AUTO, /* "auto" is 0 */
 	VT_SEC,     /* stored in seconds, written as a duration */
@@ -155,7 +155,7 @@ static const struct key_def main_keys[CONFIG_KEY_COUNT] = {
 	KEY(CONFIG_KEY_FENCE_POLICY, "fence_policy", VT_FENCE, fence_policy, 0, 0),
 	KEY(CONFIG_KEY_NO_QUORUM, "no_quorum", VT_NOQUORUM, no_quorum, 0, 0),
 	KEY(CONFIG_KEY_ALLOW_UNSAFE, "allow_unsafe", VT_BOOL, allow_unsafe, 0, 0),
-	KEY(CONFIG_KEY_EXPECTED_VOTES, "expected_votes", VT_VOTES, expected_votes, 1,
+	KEY(CONFIG_KEY_EXPECTED_VOTES, "expected_votes", VT_UINT, expected_votes, 1,
 	    FSM_MAX_NODES),
 	KEY(CONFIG_KEY_TWO_NODE, "two_node", VT_BOOL, two_node, 0, 0),
 	KEY(CONFIG_KEY_LAST_MAN_STANDING, "last_man_standing", VT_BOOL, last_man_standing, 0, 0),
@@ -184,6 +184,7 @@ static const struct key_def main_keys[CONFIG_KEY_COUNT] = {
 	KEY(CONFIG_KEY_LOG_LEVEL, "log_level", VT_LOGLEVEL, log_level, 0, 0),
 	KEY(CONFIG_KEY_LOG_STDERR, "log_stderr", VT_BOOL, log_stderr, 0, 0),
 	KEY(CONFIG_KEY_LOG_SYSLOG, "log_syslog", VT_BOOL, log_syslog, 0, 0),
+	KEY(CONFIG_KEY_REALTIME_PRIORITY, "realtime_priority", VT_UINT, realtime_priority, 0, 99),
 };
 
 const char *config_key_to_str(enum config_key k)
@@ -227,6 +228,7 @@ void config_defaults(struct arb_config *c)
 	snprintf(c->log_level, sizeof(c->log_level), "%s", CONFIG_LOG_LEVEL_DEFAULT);
 	c->log_stderr = false;
 	c->log_syslog = true;
+	c->realtime_priority = CONFIG_REALTIME_PRIORITY_DEFAULT;
 }
 
 static int range_err(struct config_lex *ps, const struct key_def *d, bool seconds)
@@ -236,7 +238,7 @@ static int range_err(struct config_lex *ps, const struct key_def *d, bool second
 	if (seconds) {
 		snprintf(lo, sizeof(lo), "%" PRId64 "s", d->min);
 		snprintf(hi, sizeof(hi), "%" PRId64 "s", d->max);
-	} else if (d->t == VT_VOTES) {
+	} else if (d->t == VT_UINT) {
 		snprintf(lo, sizeof(lo), "%" PRId64, d->min);
 		snprintf(hi, sizeof(hi), "%" PRId64, d->max);
 	} else {
@@ -275,7 +277,7 @@ static int main_set(struct config_lex *ps, struct arb_config *c, enum config_key
 		if (parse_bool(v, (bool *)(void *)field) < 0)
 			why = "must be yes or no";
 		break;
-	case VT_VOTES:
+	case VT_UINT:
 		i = config_lex_uint(v, UINT32_MAX, &u);
 		if (i == -EINVAL) {
 			why = "not a number";
@@ -397,7 +399,7 @@ static void main_print_value(struct config_sbuf *b, const struct arb_config *c, 
 	case VT_BOOL:
 		config_sbuf_printf(b, "%s", *(const bool *)(const void *)field ? "yes" : "no");
 		break;
-	case VT_VOTES:
+	case VT_UINT:
 		config_sbuf_printf(b, "%" PRIu32, *(const uint32_t *)(const void *)field);
 		break;
 	case VT_MS_AUTO:

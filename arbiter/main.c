@@ -303,6 +303,7 @@ int main(int argc, char **argv)
 		qb_loop_signal_add(d->loop, QB_LOOP_HIGH, sigs[i], d, on_signal, &sh[i]);
 	raise_nofile();
 	daemon_audit_open(d);
+	daemon_sched_apply(d); /* the worker thread inherits it */
 	/* before anything can persist: file I/O never runs in the loop */
 	d->worker = daemon_worker_start(d->loop);
 	if (!d->worker)

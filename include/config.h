@@ -49,6 +49,8 @@
 #define CONFIG_VM_DIR_DEFAULT "/etc/colo-arbiter/vm.d"
 #define CONFIG_AUDIT_LOG_DEFAULT "/var/log/colo-arbiter/audit.jsonl"
 #define CONFIG_LOG_LEVEL_DEFAULT "info"
+/* SCHED_RR, above every normal task (the VMs), below corosync (99) */
+#define CONFIG_REALTIME_PRIORITY_DEFAULT 10
 
 struct config_error {
 	char file[256];
@@ -88,6 +90,7 @@ enum config_key {
 	CONFIG_KEY_LOG_LEVEL,
 	CONFIG_KEY_LOG_STDERR,
 	CONFIG_KEY_LOG_SYSLOG,
+	CONFIG_KEY_REALTIME_PRIORITY,
 	CONFIG_KEY_COUNT
 };
 /* The canonical spelling ("fence_policy"), NULL out of range. */
@@ -122,6 +125,7 @@ struct arb_config {
 	char audit_log[ARB_PATH_MAX];
 	char log_level[16];         /* err warning notice info debug */
 	bool log_stderr, log_syslog;
+	uint32_t realtime_priority; /* SCHED_RR priority, 0: normal scheduling */
 	/* Where each key was set, for errors found after parsing. */
 	char file[256];
 	int line_of[CONFIG_KEY_COUNT]; /* 0: default */

@@ -173,6 +173,10 @@ void daemon_vm_free_all(struct daemon *d);
 /* Keeps the status facts of the VM an event is about. */
 void daemon_vm_note(struct daemon *d, const struct fsm_event *ev);
 
+/* ---- daemon_sched.c ---- */
+/* SCHED_RR at cfg.realtime_priority (0: leave it); before any thread. */
+void daemon_sched_apply(struct daemon *d);
+
 /* ---- daemon_mem.c ---- */
 /* Once at start: the allocator settings that keep bursts out of the heap.
  * After a burst of allocations: free pages go back to the kernel once the

@@ -378,6 +378,7 @@ static const struct key_row {
 	{"log_level", "log_level = debug", "log_level = debug"},
 	{"log_stderr", "log_stderr = yes", "log_stderr = yes"},
 	{"log_syslog", "log_syslog = off", "log_syslog = no"},
+	{"realtime_priority", "realtime_priority = 007", "realtime_priority = 7"},
 };
 
 static void test_every_key(void **state)

@@ -13,7 +13,8 @@
 #   lab_down                   kill every process by PID, delete namespaces and state
 #   lab_arb_conf I POLICY VOTES [EXTRA]   write node I's colo-arbiter.conf (arb.conf) for a
 #                              colo-arbiterd on the lab: state, audit and VM files under
-#                              $LAB_DIR/nI, debug log to stderr; EXTRA: more lines
+#                              $LAB_DIR/nI, debug log to stderr (LAB_ARB_LOG_LEVEL), the
+#                              default SCHED_RR priority 10 (LAB_ARB_RT_PRIO); EXTRA: more lines
 #
 # Commands enter a node with nsenter -r -w: setns() to a mount namespace moves the caller to
 # that namespace's root, which is not ours when the tests run in a chroot.
@@ -91,9 +92,10 @@ vm_dir = "$d/vm.d"
 audit_log = "$d/audit.jsonl"
 control_socket = "/run/colo-arbiter/control.sock"
 control_group = ""
-log_level = debug
+log_level = ${LAB_ARB_LOG_LEVEL:-debug}
 log_stderr = yes
 log_syslog = no
+realtime_priority = ${LAB_ARB_RT_PRIO:-10}
 ${4:-}
 EOC
 }
