@@ -19,12 +19,16 @@
 #            i.e. epoch commit over CPG plus the pre-failover commands
 #   qemu     -> QEMU's RESUME event (running alone)
 #   confirm  -> the survivor's "confirmed running alone" record (query-colo-status +
-#            query-status read back)
+#            query-status read back, after the post-failover commands)
+#   alone    fault -> the survivor's RESUME: the VM runs alone from here (detect + decide +
+#            command + qemu); "total" adds the arbiter's confirmation
 #   own      the arbiter's own share, event -> x-colo-lost-heartbeat written, from its log
 # "primary" and "secondary" come from one power-off of n1 under two pairs in opposite
 # directions; "partition" cuts n1 at the bridge. "pairs": N pairs in both directions between
 # n1 and n2, n1 powered off, fence_policy none (allow_unsafe, so that no fence wait hides
 # the arbiter's figure): each pair's confirmation after corosync's event.
+# Environment: LAB_ARB_LOG_LEVEL (arbiters' log_level, default debug), LAB_ARB_RT_PRIO
+# (their realtime_priority, default 10; 0 for normal scheduling).
 # Everything is started through the lab and stopped by PID (lab.sh's EXIT trap).
 set -uo pipefail
 
@@ -39,7 +43,7 @@ while getopts "r:n:b:s:k:h" o; do
 	b) bdir=$OPTARG ;;
 	s) scen=$OPTARG ;;
 	k) keep=$OPTARG ;;
-	*) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 export TOP_SRCDIR=$top TOP_BUILDDIR=$bdir COLO_REQUIRE_REAL=1
@@ -85,11 +89,11 @@ record() {
 		echo "# $sc $vm: incomplete record (detect=$det decide=$dec stop=$stop resume=$resu confirm=$conf)" >&2
 		return 1
 	fi
-	printf '%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n' "$sc" $((det - t0)) $((dec - det)) $((stop - dec)) \
-		$((resu - stop)) $((conf - resu)) $((conf - t0)) "${own:-nan}" >>"$res"
-	printf '  %-11s %-6s total %6d ms (detect %d, decide %d, command %d, qemu %d, confirm %d; own %s ms)\n' \
-		"$sc" "$vm" $((conf - t0)) $((det - t0)) $((dec - det)) $((stop - dec)) $((resu - stop)) \
-		$((conf - resu)) "${own:-?}"
+	printf '%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\n' "$sc" $((det - t0)) $((dec - det)) $((stop - dec)) \
+		$((resu - stop)) $((conf - resu)) $((conf - t0)) "${own:-nan}" $((resu - t0)) >>"$res"
+	printf '  %-11s %-6s total %6d ms, running alone at %d ms (detect %d, decide %d, command %d, qemu %d, confirm %d; own %s ms)\n' \
+		"$sc" "$vm" $((conf - t0)) $((resu - t0)) $((det - t0)) $((dec - det)) $((stop - dec)) \
+		$((resu - stop)) $((conf - resu)) "${own:-?}"
 }
 solo() { [ "$(arb_vm_status "$1" "$2")" = solo ]; }
 save() { # the current lab's logs into the -k directory
@@ -187,12 +191,12 @@ stats() { # column (2..8) of scenario rows: median p90 max
 if [ -s "$res" ]; then
 	echo
 	echo "median/p90/max in ms (runs):"
-	printf '%-12s %5s %18s %16s %16s %16s %16s %18s %16s\n' scenario runs total detect decide command qemu confirm own
+	printf '%-12s %5s %18s %16s %16s %16s %16s %16s %18s %16s\n' scenario runs total alone detect decide command qemu confirm own
 	for s in primary secondary partition qemu-crash replication; do
 		c=$(awk -F'\t' -v s="$s" '$1 == s' "$res" | wc -l)
 		[ "$c" -gt 0 ] || continue
-		printf '%-12s %5d %18s %16s %16s %16s %16s %18s %16s\n' "$s" "$c" "$(stats "$s" 7)" "$(stats "$s" 2)" \
-			"$(stats "$s" 3)" "$(stats "$s" 4)" "$(stats "$s" 5)" "$(stats "$s" 6)" "$(stats "$s" 8)"
+		printf '%-12s %5d %18s %16s %16s %16s %16s %16s %18s %16s\n' "$s" "$c" "$(stats "$s" 7)" "$(stats "$s" 9)" \
+			"$(stats "$s" 2)" "$(stats "$s" 3)" "$(stats "$s" 4)" "$(stats "$s" 5)" "$(stats "$s" 6)" "$(stats "$s" 8)"
 	done
 fi
 
@@ -209,21 +213,31 @@ if want pairs; then
 		echo "  bring-up of $npairs pairs and 3 arbiters: $((SECONDS - t)) s"
 		t0=$(now_ms)
 		arb_power_off 1
-		all_solo() { local k; for k in $(seq 1 "$npairs"); do solo 2 "mp$k" || return 1; done; }
+		# one status query per poll (not one per pair): the poll itself is load
+		all_solo() { arb_jq 2 "[.vms[] | select(.status == \"solo\")] | length == $npairs"; }
 		arb_wait 90 all_solo || echo "  not every pair failed over within 90 s" >&2
 		sleep 1
 		q=$(quorum_ms 2 "$t0")
-		last=0 lines=""
+		last=0 lines="" last_r=0 lines_r=""
 		for k in $(seq 1 "$npairs"); do
+			# the survivor on n2: mp(odd)'s secondary, mp(even)'s primary
+			if [ $((k % 2)) = 1 ]; then side=s; else side=p; fi
+			r=$(arb_event_ms "mp$k" "$side" RESUME "$t0" last)
+			if [ -n "$r" ]; then
+				lines_r="$lines_r$((r - q))\n"
+				[ "$r" -gt "$last_r" ] && last_r=$r
+			fi
 			c=$(audit_ms 2 "mp$k" confirmed "$t0")
 			[ -n "$c" ] || { echo "  mp$k: not confirmed" >&2; continue; }
 			lines="$lines$((c - q))\n"
 			[ "$c" -gt "$last" ] && last=$c
 		done
 		echo "  corosync's new membership on n2: +$((q - t0)) ms after the fault"
+		printf '  per pair, corosync event -> running alone (QEMU RESUME, ms), sorted: %s\n' \
+			"$(printf "$lines_r" | sort -n | tr '\n' ' ')"
 		printf '  per pair, corosync event -> confirmed alone (ms), sorted: %s\n' \
 			"$(printf "$lines" | sort -n | tr '\n' ' ')"
-		echo "  all $npairs confirmed $((last - q)) ms after the corosync event"
+		echo "  all $npairs running alone $((last_r - q)) ms, all confirmed $((last - q)) ms after the corosync event"
 		own=$(grep -h "x-colo-lost-heartbeat written" "$LAB_DIR/n2/arb.log" |
 			sed -E 's/.*written ([0-9.]+) ms after the event.*/\1/' | sort -g | tail -1)
 		echo "  arbiter's own share (event -> x-colo-lost-heartbeat written), max over the pairs: $own ms"
