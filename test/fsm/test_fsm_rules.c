@@ -73,23 +73,33 @@ static void test_rule1_secondary_node_lost(void **state)
 	h_free(&c);
 }
 
+/* Rule 1's start with the primary's yank reply held (and n1's durable
+ * writes held if asked): returns n1's QEMU of v. */
+static struct h_qemu *rule1_yank_held(struct h_cluster *c, bool persist_manual)
+{
+	struct h_qemu *p;
+
+	sc_boot3(c, FSM_FENCE_PACEMAKER, 0);
+	p = h_q(c, 1, "v");
+	p->hold_yank = true;
+	h_power_off(c, 2);
+	h_advance(c, SC_DETECT_MS);
+	h_node(c, 1)->persist_manual = persist_manual;
+	h_partition(c, G13, NULL);
+	return p;
+}
+
 /* Rule 1 with a slow yank: the proposal goes out with the yank, so the
  * commit (CPG round, durable acks) overlaps it (SAFETY §0); nothing that
  * lets the primary run alone goes out before both are done. */
 static void test_rule1_commit_overlaps_yank(void **state)
 {
 	struct h_cluster c;
-	struct h_qemu *p;
+	struct h_qemu *p = rule1_yank_held(&c, false);
 	json_t *j, *acts;
 	bool yank = false, propose = false;
 
 	(void)state;
-	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
-	p = h_q(&c, 1, "v");
-	p->hold_yank = true;
-	h_power_off(&c, 2);
-	h_advance(&c, SC_DETECT_MS);
-	h_partition(&c, G13, NULL);
 	/* the decision sends both */
 	j = h_audit_find(&c, 1, "rule1-secondary-node-lost");
 	assert_non_null(j);
@@ -128,17 +138,10 @@ static void test_rule1_commit_overlaps_yank(void **state)
 static void test_rule1_yank_returns_before_commit(void **state)
 {
 	struct h_cluster c;
-	struct h_qemu *p;
+	struct h_qemu *p = rule1_yank_held(&c, true);
 	struct fsm_event ev;
 
 	(void)state;
-	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
-	p = h_q(&c, 1, "v");
-	p->hold_yank = true;
-	h_power_off(&c, 2);
-	h_advance(&c, SC_DETECT_MS);
-	h_node(&c, 1)->persist_manual = true;
-	h_partition(&c, G13, NULL);
 	assert_true(p->yank_held);
 	h_qemu_release_yank(&c, 1, "v");
 	assert_int_equal(h_epoch(&c, 1, "v"), 1); /* n1's ack is not durable yet */
