@@ -6,7 +6,7 @@
 #
 #   -r  runs per scenario (default 10)        -n  pairs failing over together (default 20)
 #   -b  build dir (default $TOP_BUILDDIR, else _build/main)
-#   -s  among: primary secondary qemu-crash replication partition pairs (default: all)
+#   -s  among: primary secondary qemu-crash qemu-crash-s replication partition pairs (default: all)
 #   -k  keep each lab's logs (arbiter logs, audit records, corosync logs, QEMU events) in DIR
 #
 # Each run measures fault -> survivor confirmed alone, split into
@@ -34,7 +34,7 @@ set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 runs=10 npairs=20 bdir=${TOP_BUILDDIR:-$top/_build/main}
-scen="primary secondary qemu-crash replication partition pairs"
+scen="primary secondary qemu-crash qemu-crash-s replication partition pairs"
 keep=""
 while getopts "r:n:b:s:k:h" o; do
 	case "$o" in
@@ -164,6 +164,20 @@ if want qemu-crash; then
 		done
 	fi
 fi
+if want qemu-crash-s; then
+	echo "== QEMU killed, node alive (secondary QEMU killed: the primary goes solo), $runs runs"
+	specs=()
+	for r in $(seq 1 "$runs"); do specs+=("qs$r:1:2"); done
+	if lab "${specs[@]}"; then
+		for r in $(seq 1 "$runs"); do
+			t0=$(now_ms)
+			kill -9 "${COLO_PID_S[qs$r]}"
+			arb_wait 30 solo 1 "qs$r" || { echo "  run $r: no failover" >&2; continue; }
+			sleep 0.5
+			record qemu-crash-s "$t0" "$(first_audit_ms "qs$r" "$t0")" 1 p "qs$r"
+		done
+	fi
+fi
 if want replication; then
 	echo "== replication connections reset inside the secondary's node (ss -K), $runs runs"
 	specs=()
@@ -192,7 +206,7 @@ if [ -s "$res" ]; then
 	echo
 	echo "median/p90/max in ms (runs):"
 	printf '%-12s %5s %18s %16s %16s %16s %16s %16s %18s %16s\n' scenario runs total alone detect decide command qemu confirm own
-	for s in primary secondary partition qemu-crash replication; do
+	for s in primary secondary partition qemu-crash qemu-crash-s replication; do
 		c=$(awk -F'\t' -v s="$s" '$1 == s' "$res" | wc -l)
 		[ "$c" -gt 0 ] || continue
 		printf '%-12s %5d %18s %16s %16s %16s %16s %16s %18s %16s\n' "$s" "$c" "$(stats "$s" 7)" "$(stats "$s" 9)" \
