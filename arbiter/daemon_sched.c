@@ -9,10 +9,12 @@
  * totem, on which its own liveness depends, still comes first.  Its loop
  * sleeps in epoll between events, and the kernel's RT throttling caps a
  * runaway at 95% of a core.  Forked helpers (the fencing child) start
- * with normal scheduling (SCHED_RESET_ON_FORK).  Threads created
- * afterwards (the I/O worker) inherit the policy: call this before them.
+ * with normal scheduling (SCHED_RESET_ON_FORK); that flag resets new
+ * threads too, so the I/O worker, whose fdatasync an ack waits for, gets
+ * the policy explicitly.
  */
 #include "daemon.h"
+#include "daemon_worker.h"
 
 #include <errno.h>
 #include <qb/qblog.h>
@@ -26,6 +28,7 @@
 void daemon_sched_apply(struct daemon *d)
 {
 	struct sched_param sp = { .sched_priority = (int)d->cfg.realtime_priority };
+	int rc;
 
 	if (!d->cfg.realtime_priority) {
 		qb_log(LOG_INFO, "realtime_priority 0: normal scheduling");
@@ -37,5 +40,8 @@ void daemon_sched_apply(struct daemon *d)
 		       d->cfg.realtime_priority, strerror(errno));
 		return;
 	}
+	rc = d->worker ? daemon_worker_set_sched(d->worker, SCHED_RR, sp.sched_priority) : 0;
+	if (rc)
+		qb_log(LOG_WARNING, "the I/O worker stays at normal scheduling: %s", strerror(rc));
 	qb_log(LOG_INFO, "SCHED_RR at priority %u", d->cfg.realtime_priority);
 }

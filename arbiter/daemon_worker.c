@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -167,6 +168,13 @@ static int32_t efd_cb(int32_t fd, int32_t revents, void *data)
 		;
 	complete(w, false);
 	return 0;
+}
+
+int daemon_worker_set_sched(struct daemon_worker *w, int policy, int priority)
+{
+	struct sched_param sp = { .sched_priority = priority };
+
+	return w ? pthread_setschedparam(w->thread, policy, &sp) : EINVAL;
 }
 
 struct daemon_worker *daemon_worker_start(qb_loop_t *loop)

@@ -303,12 +303,12 @@ int main(int argc, char **argv)
 		qb_loop_signal_add(d->loop, QB_LOOP_HIGH, sigs[i], d, on_signal, &sh[i]);
 	raise_nofile();
 	daemon_audit_open(d);
-	daemon_sched_apply(d); /* the worker thread inherits it */
 	/* before anything can persist: file I/O never runs in the loop */
 	d->worker = daemon_worker_start(d->loop);
 	if (!d->worker)
 		qb_log(LOG_ERR, "cannot start the I/O worker thread (%s): records are written "
 		       "in the loop", strerror(errno));
+	daemon_sched_apply(d);
 	if (daemon_registry_load(d, false))
 		qb_log(LOG_ERR, "some VM files were refused (see above); the others are used");
 	mc.group = d->cfg.cpg_group;

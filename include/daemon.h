@@ -174,7 +174,8 @@ void daemon_vm_free_all(struct daemon *d);
 void daemon_vm_note(struct daemon *d, const struct fsm_event *ev);
 
 /* ---- daemon_sched.c ---- */
-/* SCHED_RR at cfg.realtime_priority (0: leave it); before any thread. */
+/* SCHED_RR at cfg.realtime_priority (0: leave it), for the loop and the
+ * I/O worker: after daemon_worker_start(). */
 void daemon_sched_apply(struct daemon *d);
 
 /* ---- daemon_mem.c ---- */

@@ -34,6 +34,9 @@ typedef void (*daemon_worker_batch_fn)(void **args, int *rcs, unsigned n);
 
 /* NULL with errno set (the caller may then run jobs inline). */
 struct daemon_worker *daemon_worker_start(qb_loop_t *loop);
+
+/* The worker thread's scheduling (pthread_setschedparam): 0 or an errno. */
+int daemon_worker_set_sched(struct daemon_worker *w, int policy, int priority);
 /* Queues a job; 0, or -ENOMEM / -ESHUTDOWN (nothing queued: arg is still
  * the caller's). */
 int daemon_worker_submit(struct daemon_worker *w, daemon_worker_run_fn run,

@@ -3,7 +3,8 @@
 # VM files prints the canonical config and every VM (exit 0); a broken config, a broken VM
 # file and a missing file are each named as file:line (exit 1); the canonical output parses
 # again to itself; a locked pidfile refuses a second daemon; without corosync the control
-# socket answers, SIGHUP reloads VM files, sd_notify sends READY=1/STOPPING=1. TAP.
+# socket answers, SIGHUP reloads VM files, sd_notify sends READY=1/STOPPING=1; the daemon's
+# threads run SCHED_RR 10 by default, and without CAP_SYS_NICE it warns and runs. TAP.
 set -u
 ARBD="$TOP_BUILDDIR/arbiter/colo-arbiterd"
 if [ ! -x "$ARBD" ]; then echo "1..0 # SKIP colo-arbiterd not built"; exit 0; fi
@@ -18,6 +19,15 @@ check() { # description, command...
 	shift
 	n=$((n + 1))
 	if "$@"; then echo "ok $n - $d"; else bad=1; echo "not ok $n - $d"; fi
+}
+
+all_threads_rr() { # pid prio: every thread SCHED_RR at prio
+	local t out
+	for t in /proc/"$1"/task/*; do
+		out=$(chrt -p "${t##*/}") || return 1
+		grep -q "policy: SCHED_RR" <<<"$out" && grep -q "priority: $2\$" <<<"$out" || return 1
+	done
+	[ "$(ls /proc/"$1"/task | wc -l)" -ge 2 ] # the loop and the I/O worker
 }
 
 mkdir -p "$W/vm.d"
@@ -39,7 +49,7 @@ role = primary
 peer-node = 2
 pre-failover = {"execute": "object-del", "arguments": {"id": "comp0"}}
 EOV
-echo "1..11"
+echo "1..13"
 "$ARBD" --check-config -c "$W/good.conf" >"$W/out" 2>"$W/err"
 rc=$?
 check "a good config with one VM file: exit 0" [ "$rc" = 0 ]
@@ -101,6 +111,13 @@ if [ -x "$CTL" ] && [ -x "$SOCKLINE" ]; then
 	kill -HUP "$first"
 	for _ in $(seq 1 50); do [ "$(vms)" = '["web3"]' ] && break; sleep 0.1; done
 	check "SIGHUP: a new VM file is added and a removed one is dropped" [ "$(vms)" = '["web3"]' ]
+	# realtime_priority (default 10): the loop thread and the I/O worker both SCHED_RR 10
+	if [ "$(id -u)" = 0 ]; then
+		check "every thread of the daemon runs SCHED_RR at priority 10 (the default)" \
+			all_threads_rr "$first" 10
+	else
+		n=$((n + 1)); echo "ok $n # SKIP not root: no SCHED_RR"
+	fi
 	kill -TERM "$first"
 	wait "$first"
 	rc=$?
@@ -108,7 +125,25 @@ if [ -x "$CTL" ] && [ -x "$SOCKLINE" ]; then
 	check "sd_notify: READY=1 at start, STOPPING=1 on SIGTERM, then exit 0" \
 		eval '[ "$rc" = 0 ] && grep -q "^READY=1" "$W/notify.out" && grep -q "^STOPPING=1" "$W/notify.out"'
 	first= recv=
+	# without CAP_SYS_NICE: a warning, normal scheduling, and the daemon still serves
+	if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+		setpriv --inh-caps=-sys_nice --bounding-set=-sys_nice \
+			"$ARBD" -f -c "$W/good.conf" >"$W/d2.log" 2>&1 &
+		first=$!
+		for _ in $(seq 1 50); do [ "$(vms)" = '["web3"]' ] && break; sleep 0.1; done
+		nocap_ok() {
+			grep -q "cannot run SCHED_RR at priority 10" "$W/d2.log" &&
+				chrt -p "$first" | grep -q "policy: SCHED_OTHER" && [ "$(vms)" = '["web3"]' ]
+		}
+		check "without CAP_SYS_NICE: a warning naming SCHED_RR, normal scheduling, status answers" \
+			nocap_ok
+		kill -TERM "$first"
+		wait "$first"
+		first=
+	else
+		n=$((n + 1)); echo "ok $n # SKIP not root or no setpriv"
+	fi
 else
-	for k in 1 2 3; do n=$((n + 1)); echo "ok $n # SKIP colo-arbiterctl/sockline not built"; done
+	for k in 1 2 3 4 5; do n=$((n + 1)); echo "ok $n # SKIP colo-arbiterctl/sockline not built"; done
 fi
 exit $bad
