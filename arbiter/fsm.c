@@ -1211,18 +1211,6 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 	case FSM_EV_PEER_MSG:
 		rc = on_peer(f, ev, out);
 		break;
-	case FSM_EV_QMP_CONNECTED:
-	case FSM_EV_QMP_LOST:
-	case FSM_EV_QMP_COLO_EXIT:
-	case FSM_EV_QMP_COLO_STATUS:
-	case FSM_EV_QMP_STATUS:
-	case FSM_EV_QMP_MIGRATE:
-	case FSM_EV_QMP_RESUME:
-	case FSM_EV_QMP_STOP:
-	case FSM_EV_QMP_YANK_SET:
-	case FSM_EV_QEMU_EXITED:
-		rc = on_qmp(f, ev, out);
-		break;
 	case FSM_EV_QMP_RESULT:
 		if (ev->u.result.tag.vm >= f->n_slots ||
 		    !fsm_vm_at(f, ev->u.result.tag.vm)->used)
@@ -1265,7 +1253,10 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 		rc = on_admin(f, ev, out);
 		break;
 	default:
-		return -EINVAL;
+		if (!fsm_event_is_qmp(ev->kind))
+			return -EINVAL;
+		rc = on_qmp(f, ev, out); /* facts about one local QEMU */
+		break;
 	}
 	if (rc < 0)
 		return rc;

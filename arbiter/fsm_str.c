@@ -201,9 +201,9 @@ const char *fsm_cmd_result_to_str(enum fsm_cmd_result r)
 	return "?";
 }
 
-const char *fsm_event_vm(const struct fsm_event *ev)
+bool fsm_event_is_qmp(enum fsm_event_kind k)
 {
-	switch (ev->kind) {
+	switch (k) {
 	case FSM_EV_QMP_CONNECTED:
 	case FSM_EV_QMP_LOST:
 	case FSM_EV_QMP_COLO_EXIT:
@@ -214,7 +214,17 @@ const char *fsm_event_vm(const struct fsm_event *ev)
 	case FSM_EV_QMP_STOP:
 	case FSM_EV_QMP_YANK_SET:
 	case FSM_EV_QEMU_EXITED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+const char *fsm_event_vm(const struct fsm_event *ev)
+{
+	if (fsm_event_is_qmp(ev->kind))
 		return ev->u.qmp.vm;
+	switch (ev->kind) {
 	case FSM_EV_PEER_MSG:
 		return ev->u.peer.msg.vm[0] ? ev->u.peer.msg.vm : NULL;
 	case FSM_EV_ADMIN:

@@ -508,6 +508,9 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
  * it by table slot (command results, wake timers). */
 const char *fsm_event_vm(const struct fsm_event *ev);
 
+/* A fact about one local QEMU (ev->u.qmp), as opposed to a command result. */
+bool fsm_event_is_qmp(enum fsm_event_kind k);
+
 /* Is the A1 gate open right now (as of the last event)? */
 bool fsm_gate_open(const struct fsm *f);
 

@@ -150,33 +150,28 @@ if want partition; then
 		record partition "$t0" "$(quorum_ms 2 "$t0")" 2 s pt
 	done
 fi
+qemu_crash() { # scenario prefix killed-side: kill one QEMU per run, the other side goes solo
+	local sc=$1 pre=$2 side=$3 surv_node surv_side r v
+	if [ "$side" = p ]; then surv_node=2 surv_side=s; else surv_node=1 surv_side=p; fi
+	specs=()
+	for r in $(seq 1 "$runs"); do specs+=("$pre$r:1:2"); done
+	lab "${specs[@]}" || return
+	for r in $(seq 1 "$runs"); do
+		v=$pre$r
+		t0=$(now_ms)
+		kill -9 "$(colo_pid "$v" "$side")"
+		arb_wait 30 solo "$surv_node" "$v" || { echo "  run $r: no failover" >&2; continue; }
+		sleep 0.5
+		record "$sc" "$t0" "$(first_audit_ms "$v" "$t0")" "$surv_node" "$surv_side" "$v"
+	done
+}
 if want qemu-crash; then
 	echo "== QEMU killed, node alive (primary QEMU killed), $runs runs"
-	specs=()
-	for r in $(seq 1 "$runs"); do specs+=("qc$r:1:2"); done
-	if lab "${specs[@]}"; then
-		for r in $(seq 1 "$runs"); do
-			t0=$(now_ms)
-			kill -9 "${COLO_PID_P[qc$r]}"
-			arb_wait 30 solo 2 "qc$r" || { echo "  run $r: no failover" >&2; continue; }
-			sleep 0.5
-			record qemu-crash "$t0" "$(first_audit_ms "qc$r" "$t0")" 2 s "qc$r"
-		done
-	fi
+	qemu_crash qemu-crash qc p
 fi
 if want qemu-crash-s; then
 	echo "== QEMU killed, node alive (secondary QEMU killed: the primary goes solo), $runs runs"
-	specs=()
-	for r in $(seq 1 "$runs"); do specs+=("qs$r:1:2"); done
-	if lab "${specs[@]}"; then
-		for r in $(seq 1 "$runs"); do
-			t0=$(now_ms)
-			kill -9 "${COLO_PID_S[qs$r]}"
-			arb_wait 30 solo 1 "qs$r" || { echo "  run $r: no failover" >&2; continue; }
-			sleep 0.5
-			record qemu-crash-s "$t0" "$(first_audit_ms "qs$r" "$t0")" 1 p "qs$r"
-		done
-	fi
+	qemu_crash qemu-crash-s qs s
 fi
 if want replication; then
 	echo "== replication connections reset inside the secondary's node (ss -K), $runs runs"
