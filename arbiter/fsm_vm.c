@@ -419,18 +419,20 @@ void fsm_vm_persisted(struct fsm *f, struct fsm_vm *vm, uint64_t seq,
 }
 
 /* Commit by fencing (SAFETY §0): where no majority can answer (2 nodes,
- * two_node, 2 + qdevice), every node that may hold the other copy must be
- * proven dead. */
+ * two_node), every node that may hold the other copy must be proven dead.
+ * "Can answer" counts every other node of the cluster, not the arbiters in
+ * the group now: a node whose arbiter is down (crashed, restarting) still
+ * votes, and once its arbiter is back it acks another proposal out of the
+ * same n with the nodes we cannot see (sim seed 19461: n3 committed alone
+ * while n2's arbiter was dead; n2 rebooted and committed another n with
+ * n1). */
 static bool fence_commit(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 {
-	unsigned arbiters = 0;
 	const struct fsm_node *pn = fsm_node_get(f, vm->peer, false);
+	uint32_t others = f->cfg.expected_votes ? f->cfg.expected_votes - 1 : 0;
 
-	for (unsigned i = 0; i < FSM_MAX_NODES; i++)
-		if (f->nodes[i].used && f->nodes[i].arb_member)
-			arbiters++;
-	if (arbiters * 2 > f->cfg.expected_votes)
-		return false; /* a majority can answer: wait for it */
+	if (others >= f->cfg.expected_votes / 2 + 1)
+		return false; /* a majority can answer without us: wait for it */
 	if (!pn || !fsm_node_lost(f, vm->peer))
 		return false;
 	switch (f->cfg.fence_policy) {
