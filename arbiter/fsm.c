@@ -988,23 +988,45 @@ static bool step_all(const struct fsm_event *ev)
 	}
 }
 
+/*
+ * Only the arbiter of v's other node reads the side report (on_state); the
+ * others take the epoch.  Every CPG message costs corosync's totem, on the
+ * nodes it reaches, tens of milliseconds of CPU as the token turns again
+ * (BENCHMARKS.md, "a lone CPG message"): a node loss with 20 pairs used to
+ * trickle a STATE per QMP reply to a witness that ignored them, and the
+ * corosyncs took both cores while the survivors' QEMUs waited.
+ */
+static bool report_read_now(struct fsm *f, const struct fsm_vm *vm)
+{
+	struct fsm_node *n;
+
+	if (!vm->peer)
+		return true;
+	n = fsm_node_get(f, vm->peer, false);
+	return !n || n->arb_member;
+}
+
 static void rederive(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 {
 	fsm_vm_eval(f, vm, out);
 	if (f->started) {
 		struct fsm_side_report side;
 		struct fsm_epoch e;
+		bool epoch_new;
 
-		/* M5: announce every change, idempotently.  The message
-		 * is built only for a change: with hundreds of VMs,
-		 * building unchanged ones was most of a step's time. */
+		/* M5: announce every change, idempotently: a new E(v) to
+		 * all, a side change while the peer's arbiter is there to
+		 * read it (the rest goes with every confchg and every
+		 * state_period).  The message is built only for a change:
+		 * with hundreds of VMs, building unchanged ones was most of
+		 * a step's time. */
 		memset(&side, 0, sizeof(side));
 		memset(&e, 0, sizeof(e));
 		fsm_vm_side(vm, &side);
 		e = vm->p.epoch;
-		if (!vm->sent_valid ||
-		    memcmp(&side, &vm->last_sent, sizeof(side)) ||
-		    memcmp(&e, &vm->last_sent_epoch, sizeof(e)))
+		epoch_new = !vm->sent_valid || memcmp(&e, &vm->last_sent_epoch, sizeof(e));
+		if (epoch_new || (memcmp(&side, &vm->last_sent, sizeof(side)) &&
+				  report_read_now(f, vm)))
 			send_report(f, vm, out);
 	}
 	arm_wake(f, vm, out);

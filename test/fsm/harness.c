@@ -285,6 +285,8 @@ static void do_actions(struct h_cluster *c, int i, struct fsm_actions *out)
 		case FSM_ACT_SEND: {
 			struct h_msg *m;
 
+			if ((unsigned)a->u.send.kind < 8)
+				nd->msgs_sent[a->u.send.kind]++;
 			if (nd->drop_sends)
 				break;
 			if (c->mq_tail - c->mq_head >= H_QUEUE)
@@ -973,14 +975,26 @@ void h_qemu_restart(struct h_cluster *c, uint32_t node, const char *vm,
 	h_run(c);
 }
 
-void h_qmp_reconnect(struct h_cluster *c, uint32_t node, const char *vm)
+/* the monitor connection of the running instance goes down or comes up */
+static void qmp_link(struct h_cluster *c, uint32_t node, const char *vm,
+		     enum fsm_event_kind kind)
 {
-	struct fsm_event ev = h_ev(c, (int)node - 1, FSM_EV_QMP_CONNECTED);
+	struct fsm_event ev = h_ev(c, (int)node - 1, kind);
 
 	set_name(ev.u.qmp.vm, vm);
 	ev.u.qmp.inst = h_q(c, node, vm)->inst;
 	lq_push(c, (int)node - 1, &ev);
 	h_run(c);
+}
+
+void h_qmp_lost(struct h_cluster *c, uint32_t node, const char *vm)
+{
+	qmp_link(c, node, vm, FSM_EV_QMP_LOST);
+}
+
+void h_qmp_reconnect(struct h_cluster *c, uint32_t node, const char *vm)
+{
+	qmp_link(c, node, vm, FSM_EV_QMP_CONNECTED);
 }
 
 int h_alone(struct h_cluster *c, const char *vm)

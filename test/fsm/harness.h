@@ -86,6 +86,7 @@ struct h_node {
 	int audits;
 	json_t *audit_log[64];          /* the last audit records (refs) */
 	int qmp_cmds[16]; /* per enum fsm_qmp_cmd */
+	int msgs_sent[8]; /* per enum fsm_msg_kind, dropped ones included */
 };
 
 struct h_msg {
@@ -157,6 +158,8 @@ void h_qemu_release_yank(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_kill(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_restart(struct h_cluster *c, uint32_t node, const char *vm,
 		    enum fsm_colo_mode mode);
+/* the monitor connection hangs up (QEMU alive): FSM_EV_QMP_LOST */
+void h_qmp_lost(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qmp_reconnect(struct h_cluster *c, uint32_t node, const char *vm);
 /* the stub's current facts, as the events QEMU/the daemon would give */
 void h_qemu_facts(struct h_cluster *c, uint32_t node, const char *vm);

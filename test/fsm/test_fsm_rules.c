@@ -446,6 +446,54 @@ static int quorum_gate_run(uint32_t disable)
 	return alone;
 }
 
+/* M5: a side change is reported at once only while the arbiter of v's
+ * other node, its only reader, is in the group; E(v) always.  n1 goes solo
+ * after n2's node is lost (the witness only takes the epoch), or after only
+ * S's QEMU died (n2's arbiter reads P's side); then n1's QMP connection
+ * drops: a side change, no new epoch. */
+static int solo_state_reports(bool node_lost, int *during)
+{
+	struct h_cluster c;
+	int before, n;
+
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	h_advance(&c, SC_DETECT_MS);
+	before = h_node(&c, 1)->msgs_sent[FSM_MSG_STATE];
+	if (node_lost) {
+		h_power_off(&c, 2);
+		h_advance(&c, SC_DETECT_MS);
+		h_partition(&c, G13, NULL);
+	} else {
+		h_qemu_kill(&c, 2, "v");
+	}
+	h_advance(&c, 1000); /* < state_period: no periodic round */
+	assert_int_equal(h_q(&c, 1, "v")->lhb_run, 1);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_SOLO);
+	assert_int_equal(h_epoch(&c, 3, "v"), 2);
+	*during = h_node(&c, 1)->msgs_sent[FSM_MSG_STATE] - before;
+	before = h_node(&c, 1)->msgs_sent[FSM_MSG_STATE];
+	h_qmp_lost(&c, 1, "v");
+	h_advance(&c, 100);
+	assert_int_equal(h_epoch(&c, 1, "v"), 2);
+	n = h_node(&c, 1)->msgs_sent[FSM_MSG_STATE] - before;
+	h_free(&c);
+	return n;
+}
+
+static void test_m5_reports_for_readers(void **state)
+{
+	int during_lost, during_alive;
+
+	(void)state;
+	/* n2's arbiter is gone with its node: nobody reads n1's side */
+	assert_int_equal(solo_state_reports(true, &during_lost), 0);
+	/* the confchg round and the new E(v), not a report per QMP reply */
+	assert_in_range(during_lost, 1, 3);
+	/* n2's arbiter is there and reads it */
+	assert_true(solo_state_reports(false, &during_alive) >= 1);
+	assert_true(during_alive >= 2);
+}
+
 /* SAFETY §0, commit by fencing: only where no majority can answer.  3
  * nodes, the witness's arbiter down (its node still votes), P's node lost:
  * S must wait for the witness's ack, not commit alone (policy none would
@@ -766,6 +814,7 @@ int main(void)
 		cmocka_unit_test(test_rule6_restart_rederives),
 		cmocka_unit_test(test_mech_fence_wait),
 		cmocka_unit_test(test_view_order_either_way),
+		cmocka_unit_test(test_m5_reports_for_readers),
 		cmocka_unit_test(test_fence_commit_counts_nodes_not_arbiters),
 		cmocka_unit_test(test_mech_quorum_gate),
 		cmocka_unit_test(test_mech_ring_id_agreement),
