@@ -357,6 +357,22 @@ static void send_liveness(struct fsm *f, struct fsm_actions *out)
 	fsm_send(f, out, &m);
 }
 
+/*
+ * The next liveness tick: at the next multiple of P on the wall clock,
+ * never more than P away (B counts on a send every P).  The arbiters of a
+ * cluster (clocks within skew_max) then send their LIVENESS, and their
+ * periodic STATE rounds, in the same instant: totem carries them in one
+ * turn of the token instead of one each, and each turn costs corosync tens
+ * of ms of CPU across the nodes (BENCHMARKS.md, "a lone CPG message").
+ */
+static int64_t next_tick(const struct fsm *f)
+{
+	int64_t p = f->cfg.liveness_period_ms;
+	int64_t left = p - ((f->now_wall_ms % p) + p) % p;
+
+	return f->now_mono + (left > 0 ? left : p);
+}
+
 /* The VM's STATE, remembered as announced (M5). */
 static void send_report(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 {
@@ -721,8 +737,7 @@ static int on_start(struct fsm *f, const struct fsm_event *ev,
 			f->nodes[i].last_alive_wall_ms = f->now_wall_ms;
 		}
 	send_liveness(f, out);
-	timer_start(f, out, FSM_TIMER_LIVENESS_TICK, 0,
-		    f->now_mono + f->cfg.liveness_period_ms);
+	timer_start(f, out, FSM_TIMER_LIVENESS_TICK, 0, next_tick(f));
 	fsm_audit(f, NULL, "rule6-start", "persisted epochs loaded", out, out->n);
 	return 0;
 }
@@ -1260,8 +1275,7 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 			if (fsm_mech(f, FSM_MECH_PERIODIC_STATE) &&
 			    f->now_mono - f->last_state_mono >= f->cfg.state_period_ms)
 				send_all_state(f, out, false);
-			timer_start(f, out, FSM_TIMER_LIVENESS_TICK, 0,
-				    f->now_mono + f->cfg.liveness_period_ms);
+			timer_start(f, out, FSM_TIMER_LIVENESS_TICK, 0, next_tick(f));
 		} else if (ev->u.timer.id == FSM_TIMER_VM_WAKE) {
 			if (ev->u.timer.vm >= FSM_MAX_VMS)
 				return -EINVAL;

@@ -9,7 +9,7 @@
 #include "fsm_state.h"
 #include "harness.h"
 
-#define WALL_BASE 1795630000000LL
+#define WALL_BASE H_WALL_BASE
 
 static struct fsm_actions *g_out;
 

@@ -51,6 +51,9 @@ struct h_qemu {
 	bool stalled;
 };
 
+/* every node's CLOCK_REALTIME (ms) at now = 0, plus its wall_off */
+#define H_WALL_BASE 1795630000000LL
+
 struct h_timer {
 	bool used;
 	enum fsm_timer_id id;

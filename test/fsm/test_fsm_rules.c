@@ -446,6 +446,40 @@ static int quorum_gate_run(uint32_t disable)
 	return alone;
 }
 
+/* The liveness tick (and the periodic STATE round with it) falls on a
+ * multiple of P on the wall clock, at most P away: the arbiters of a
+ * cluster send in the same instant, one turn of totem's token for all,
+ * whenever each started.  n3's clock is 1.7 s off: its tick still lands on
+ * a multiple of P of its own clock. */
+static void test_liveness_tick_on_wall_multiple(void **state)
+{
+	struct h_cluster c;
+	struct fsm_config cfg = sc_config(FSM_FENCE_PACEMAKER, 0);
+	int64_t p = cfg.liveness_period_ms;
+
+	(void)state;
+	h_init(&c, 3, &cfg);
+	c.wall_off[2] = 1700;
+	h_vm(&c, "v", 1, 2);
+	h_boot(&c);
+	h_advance(&c, 1234);
+	for (unsigned i = 0; i < 3; i++) {
+		int found = 0;
+
+		for (unsigned t = 0; t < H_TIMERS; t++) {
+			const struct h_timer *tm = &c.nodes[i].timers[t];
+
+			if (!tm->used || tm->id != FSM_TIMER_LIVENESS_TICK)
+				continue;
+			found++;
+			assert_true(tm->due > c.now && tm->due <= c.now + p);
+			assert_int_equal((H_WALL_BASE + tm->due + c.wall_off[i]) % p, 0);
+		}
+		assert_int_equal(found, 1);
+	}
+	h_free(&c);
+}
+
 /* M5: a side change is reported at once only while the arbiter of v's
  * other node, its only reader, is in the group; E(v) always.  n1 goes solo
  * after n2's node is lost (the witness only takes the epoch), or after only
@@ -814,6 +848,7 @@ int main(void)
 		cmocka_unit_test(test_rule6_restart_rederives),
 		cmocka_unit_test(test_mech_fence_wait),
 		cmocka_unit_test(test_view_order_either_way),
+		cmocka_unit_test(test_liveness_tick_on_wall_multiple),
 		cmocka_unit_test(test_m5_reports_for_readers),
 		cmocka_unit_test(test_fence_commit_counts_nodes_not_arbiters),
 		cmocka_unit_test(test_mech_quorum_gate),
