@@ -53,6 +53,7 @@ struct control_conn {
 	bool watching;
 	bool watch_req;      /* control_conn_watch() during the handler */
 	bool in_handler;
+	char *raw_ret;       /* control_conn_return_text() during the handler */
 	bool eof;            /* peer shut its write side: answer, then close */
 	bool close_on_flush; /* fatal input error: error sent, then close */
 	bool dead;
@@ -341,6 +342,26 @@ static void conn_reply_error(struct control_conn *c, json_t *id,
 	json_decref(m);
 }
 
+/* {"return":TEXT,"id":ID}: the bytes json_pack + json_dumps would give for
+ * a tree of TEXT, without the tree (a status of 500 VMs was 3 MB of
+ * jansson nodes at once, and the heap kept the holes). */
+static void conn_queue_return_text(struct control_conn *c, const char *text, json_t *id)
+{
+	char *idt = id ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	size_t len = strlen(text) + (idt ? strlen(idt) : 0) + 32;
+	char *out = malloc(len);
+
+	if (!out || (id && !idt)) {
+		free(out);
+		free(idt);
+		conn_reply_error(c, id, CONTROL_ERR_GENERIC, "out of memory");
+		return;
+	}
+	snprintf(out, len, "{\"return\":%s%s%s}", text, idt ? ",\"id\":" : "", idt ? idt : "");
+	free(idt);
+	conn_queue_owned(c, out);
+}
+
 static void conn_call(struct control_conn *c, const char *cmd, json_t *args,
 		      json_t *id)
 {
@@ -358,19 +379,29 @@ static void conn_call(struct control_conn *c, const char *cmd, json_t *args,
 	c->in_handler = false;
 	if (r < 0) {
 		json_decref(ret);
+		free(c->raw_ret);
+		c->raw_ret = NULL;
 		if (!cls[0])
 			snprintf(cls, sizeof(cls), "%s", CONTROL_ERR_GENERIC);
 		if (!desc[0])
 			snprintf(desc, sizeof(desc), "%s: %s", cmd, strerror(-r));
 		m = error_json(cls, desc, id);
 		c->watch_req = false;
+	} else if (c->raw_ret) {
+		json_decref(ret);
+		m = NULL;
+		conn_queue_return_text(c, c->raw_ret, id);
 	} else {
 		m = json_pack("{s:o}", "return", ret ? ret : json_object());
 		if (m && id)
 			json_object_set(m, "id", id);
 	}
-	conn_queue_json(c, m);
-	json_decref(m);
+	free(c->raw_ret);
+	c->raw_ret = NULL;
+	if (m) {
+		conn_queue_json(c, m);
+		json_decref(m);
+	}
 	/* Events only after the reply that started them. */
 	if (c->watch_req && !c->dead && !c->watching) {
 		c->watching = true;
@@ -885,14 +916,27 @@ void control_conn_peer(const struct control_conn *conn, pid_t *pid, uid_t *uid,
 		*gid = conn->gid;
 }
 
+static void broadcast_text(struct control_server *s, const char *text)
+{
+	struct control_conn *c, *next;
+	size_t len = strlen(text);
+
+	for (c = s->conns; c; c = next) {
+		next = c->next; /* only c itself can be dropped here */
+		if (c->watching) {
+			conn_hold(c);
+			conn_queue(c, text, len);
+			conn_release(c);
+		}
+	}
+}
+
 void control_server_broadcast(struct control_server *s, const char *event,
 			      json_t *data)
 {
-	struct control_conn *c, *next;
 	struct timeval tv;
 	json_t *m;
 	char *text;
-	size_t len;
 
 	if (!s || !event || s->n_watchers == 0)
 		return;
@@ -907,16 +951,47 @@ void control_server_broadcast(struct control_server *s, const char *event,
 		notice(s, LOG_ERR, "control: cannot encode %s event", event);
 		return;
 	}
-	len = strlen(text);
-	for (c = s->conns; c; c = next) {
-		next = c->next; /* only c itself can be dropped here */
-		if (c->watching) {
-			conn_hold(c);
-			conn_queue(c, text, len);
-			conn_release(c);
-		}
-	}
+	broadcast_text(s, text);
 	free(text);
+}
+
+void control_server_broadcast_text(struct control_server *s, const char *event,
+				   const char *data)
+{
+	struct timeval tv;
+	json_t *ev;
+	char *evt, *text;
+	size_t len;
+
+	if (!s || !event || !data || s->n_watchers == 0)
+		return;
+	gettimeofday(&tv, NULL);
+	ev = json_string(event);
+	evt = ev ? json_dumps(ev, JSON_ENCODE_ANY) : NULL;
+	json_decref(ev);
+	len = strlen(data) + (evt ? strlen(evt) : 0) + 96;
+	text = evt ? malloc(len) : NULL;
+	if (!text) {
+		free(evt);
+		notice(s, LOG_ERR, "control: cannot encode %s event", event);
+		return;
+	}
+	snprintf(text, len, "{\"event\":%s,\"data\":%s,\"timestamp\":{\"seconds\":%lld,"
+		 "\"microseconds\":%lld}}", evt, data, (long long)tv.tv_sec,
+		 (long long)tv.tv_usec);
+	free(evt);
+	broadcast_text(s, text);
+	free(text);
+}
+
+void control_conn_return_text(struct control_conn *conn, char *text)
+{
+	if (!conn->in_handler) {
+		free(text);
+		return;
+	}
+	free(conn->raw_ret);
+	conn->raw_ret = text;
 }
 
 unsigned control_server_clients(const struct control_server *s)

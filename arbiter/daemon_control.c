@@ -1,7 +1,7 @@
 /*
  * daemon_control.c: colo-arbiterd's control socket handlers, on control.c.
  *
- * status (daemon_status_json), vm-add / vm-remove (run-time VMs, stored
+ * status (daemon_status_text), vm-add / vm-remove (run-time VMs, stored
  * under run_dir/vm.d so that they survive a daemon restart), failover (an
  * FSM_ADMIN_FAILOVER request: the fsm still applies every safety rule
  * unless force), watch (STATUS and AUDIT broadcasts).  Handlers answer from
@@ -147,8 +147,12 @@ static int handler(struct control_conn *conn, const char *cmd, json_t *args, jso
 
 	*ret = NULL;
 	if (!strcmp(cmd, "status")) {
-		*ret = daemon_status_json(d);
-		return *ret ? 0 : -ENOMEM;
+		char *text = daemon_status_text(d);
+
+		if (!text)
+			return -ENOMEM;
+		control_conn_return_text(conn, text);
+		return 0;
 	}
 	if (!strcmp(cmd, "watch")) {
 		control_conn_watch(conn);
@@ -198,4 +202,10 @@ void daemon_control_broadcast(struct daemon *d, const char *event, json_t *data)
 	if (d->control && data)
 		control_server_broadcast(d->control, event, data);
 	json_decref(data);
+}
+
+void daemon_control_broadcast_text(struct daemon *d, const char *event, const char *data)
+{
+	if (d->control && data)
+		control_server_broadcast_text(d->control, event, data);
 }

@@ -128,6 +128,17 @@ void control_conn_peer(const struct control_conn *conn, pid_t *pid, uid_t *uid,
 void control_server_broadcast(struct control_server *s, const char *event,
 			      json_t *data);
 
+/* The same with data already encoded: one compact JSON value, borrowed,
+ * spliced in as it is (a status of hundreds of VMs is built as text, never
+ * as one jansson tree). */
+void control_server_broadcast_text(struct control_server *s, const char *event,
+				   const char *data);
+
+/* From the handler, instead of *ret: the reply's "return" value as encoded
+ * compact JSON text (one value, taken over and freed).  Ignored, and freed,
+ * outside the handler or when the handler fails. */
+void control_conn_return_text(struct control_conn *conn, char *text);
+
 /* For tests and status: connected clients, watchers, the fallback flag. */
 unsigned control_server_clients(const struct control_server *s);
 unsigned control_server_watchers(const struct control_server *s);

@@ -225,7 +225,8 @@ int daemon_load_config(const char *path, struct arb_config *c, struct config_err
 int daemon_read_file(const char *path, char **text, size_t *len);
 
 /* ---- daemon_status.c ---- */
-json_t *daemon_status_json(struct daemon *d);
+/* compact JSON text of the `status` snapshot (malloc'd), NULL: no memory */
+char *daemon_status_text(struct daemon *d);
 void daemon_status_changed(struct daemon *d);
 void daemon_status_stop(struct daemon *d);
 

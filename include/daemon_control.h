@@ -15,5 +15,7 @@ struct control_server *daemon_control_start(struct daemon *d);
 void daemon_control_stop(struct daemon *d);
 /* Streams an event ("STATUS", "AUDIT") to every watcher; steals data. */
 void daemon_control_broadcast(struct daemon *d, const char *event, json_t *data);
+/* data: compact JSON text, borrowed */
+void daemon_control_broadcast_text(struct daemon *d, const char *event, const char *data);
 
 #endif

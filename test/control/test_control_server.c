@@ -140,6 +140,18 @@ static int handler(struct control_conn *conn, const char *cmd, json_t *args,
 		*ret = big_status((size_t)json_integer_value(json_object_get(args, "n")));
 		return 0;
 	}
+	if (!strcmp(cmd, "text")) {
+		/* the reply as text: also for a broadcast to watchers */
+		control_server_broadcast_text(g->srv, "STATUS", "{\"vms\":[1,2]}");
+		control_conn_return_text(conn, strdup("{\"vms\":[1,2]}"));
+		return 0;
+	}
+	if (!strcmp(cmd, "text-fail")) {
+		control_conn_return_text(conn, strdup("{\"vms\":[]}"));
+		snprintf(cls, cl, "%s", CONTROL_ERR_GENERIC);
+		snprintf(desc, dl, "failed after all");
+		return -EIO;
+	}
 	if (!strcmp(cmd, "bcast")) {
 		json_t *d = json_pack("{s:i}", "n", 7);
 
@@ -757,6 +769,47 @@ static void test_many_clients(void **state)
 	assert_int_equal(control_server_clients(g->srv), N / 2);
 }
 
+/* A reply or event whose data is already text: the same bytes as from a
+ * tree (key order, compact), the id spliced in as sent; a handler that
+ * fails after setting text answers the error, and the text is freed. */
+static void test_return_text(void **state)
+{
+	struct cli *c, *w;
+	char *line = NULL;
+	json_t *j;
+
+	(void)state;
+	server_start();
+	c = cli_ready();
+	w = cli_ready();
+	cli_send(w, "{\"execute\":\"watch\"}\n");
+	json_decref(cli_json(w));
+	cli_send(c, "{\"execute\":\"text\",\"id\":{\"k\":\"x\"}}\n");
+	assert_int_equal(cli_line_within(c, &line, WAIT_MS), 1);
+	assert_string_equal(line, "{\"return\":{\"vms\":[1,2]},\"id\":{\"k\":\"x\"}}");
+	free(line);
+	cli_send(c, "{\"execute\":\"text\"}\n");
+	assert_int_equal(cli_line_within(c, &line, WAIT_MS), 1);
+	assert_string_equal(line, "{\"return\":{\"vms\":[1,2]}}");
+	free(line);
+	cli_send(c, "{\"execute\":\"text-fail\",\"id\":5}\n");
+	j = cli_json(c);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "desc")),
+			    "failed after all");
+	assert_int_equal(json_integer_value(json_object_get(j, "id")), 5);
+	assert_null(json_object_get(j, "return"));
+	json_decref(j);
+	/* the watcher got both broadcasts, data spliced in */
+	for (int i = 0; i < 2; i++) {
+		j = cli_json(w);
+		assert_string_equal(json_string_value(json_object_get(j, "event")), "STATUS");
+		assert_int_equal(json_array_size(json_object_get(json_object_get(j, "data"), "vms")), 2);
+		assert_true(json_integer_value(json_object_get(json_object_get(j, "timestamp"),
+							       "seconds")) > 1600000000);
+		json_decref(j);
+	}
+}
+
 static void test_watch_broadcast(void **state)
 {
 	struct cli *w, *other;
@@ -1092,6 +1145,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_applied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_return_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_broadcast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_watcher_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_reply, setup, teardown),
