@@ -38,6 +38,9 @@ void daemon_mem_init(void)
 #ifdef __GLIBC__
 	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	/* the I/O worker allocates a few blocks per job: its own arena
+	 * (64 MiB reserved) kept 132 KiB resident for them */
+	mallopt(M_ARENA_MAX, 1);
 #endif
 }
 
