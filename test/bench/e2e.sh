@@ -26,9 +26,11 @@
 # "primary" and "secondary" come from one power-off of n1 under two pairs in opposite
 # directions; "partition" cuts n1 at the bridge. "pairs": N pairs in both directions between
 # n1 and n2, n1 powered off, fence_policy none (allow_unsafe, so that no fence wait hides
-# the arbiter's figure): each pair's confirmation after corosync's event.
+# the arbiter's figure): each pair's confirmation after corosync's event, and the CPU
+# that the surviving corosyncs and QEMUs used meanwhile.
 # Environment: LAB_ARB_LOG_LEVEL (arbiters' log_level, default debug), LAB_ARB_RT_PRIO
-# (their realtime_priority, default 10; 0 for normal scheduling).
+# (their realtime_priority, default 10; 0 for normal scheduling), LAB_ARBD (another
+# colo-arbiterd binary to measure, with this build's helpers).
 # Everything is started through the lab and stopped by PID (lab.sh's EXIT trap).
 set -uo pipefail
 
@@ -43,7 +45,7 @@ while getopts "r:n:b:s:k:h" o; do
 	b) bdir=$OPTARG ;;
 	s) scen=$OPTARG ;;
 	k) keep=$OPTARG ;;
-	*) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 export TOP_SRCDIR=$top TOP_BUILDDIR=$bdir COLO_REQUIRE_REAL=1
@@ -96,6 +98,15 @@ record() {
 		$((resu - stop)) $((conf - resu)) "${own:-?}"
 }
 solo() { [ "$(arb_vm_status "$1" "$2")" = solo ]; }
+cpu_ms() { # PIDs: CPU time on the CPU of all their threads, ms (schedstat)
+	local p f t=0
+	for p in "$@"; do
+		for f in /proc/"$p"/task/*/schedstat; do
+			read -r ns _ <"$f" 2>/dev/null && t=$((t + ns / 1000))
+		done
+	done
+	echo $((t / 1000))
+}
 save() { # the current lab's logs into the -k directory
 	local d
 	[ -n "$keep" ] && [ -n "${LAB_ID:-}" ] || return 0
@@ -220,6 +231,16 @@ if want pairs; then
 	t=$SECONDS
 	if lab "${specs[@]}"; then
 		echo "  bring-up of $npairs pairs and 3 arbiters: $((SECONDS - t)) s"
+		surv=()
+		for k in $(seq 1 "$npairs"); do
+			if [ $((k % 2)) = 1 ]; then surv+=("$(colo_pid "mp$k" s)"); else surv+=("$(colo_pid "mp$k" p)"); fi
+		done
+		# their idle rate first, over 2 s
+		c0=$(cpu_ms "${LAB_COROSYNC[2]}" "${LAB_COROSYNC[3]}") q0=$(cpu_ms "${surv[@]}") w0=$(now_ms)
+		sleep 2
+		c1=$(cpu_ms "${LAB_COROSYNC[2]}" "${LAB_COROSYNC[3]}") q1=$(cpu_ms "${surv[@]}") w1=$(now_ms)
+		ci=$(((c1 - c0) * 1000 / (w1 - w0))) qi=$(((q1 - q0) * 1000 / (w1 - w0))) # ms per s
+		c0=$c1 q0=$q1 w0=$(now_ms)
 		t0=$(now_ms)
 		arb_power_off 1
 		# one status query per poll (not one per pair): the poll itself is load
@@ -250,6 +271,10 @@ if want pairs; then
 		own=$(grep -h "x-colo-lost-heartbeat written" "$LAB_DIR/n2/arb.log" |
 			sed -E 's/.*written ([0-9.]+) ms after the event.*/\1/' | sort -g | tail -1)
 		echo "  arbiter's own share (event -> x-colo-lost-heartbeat written), max over the pairs: $own ms"
+		c1=$(cpu_ms "${LAB_COROSYNC[2]}" "${LAB_COROSYNC[3]}") q1=$(cpu_ms "${surv[@]}") w1=$(now_ms)
+		echo "  CPU from the fault to the end ($((w1 - w0)) ms) above the idle rate: n2's and n3's" \
+			"corosync $((c1 - c0 - ci * (w1 - w0) / 1000)) ms (idle $ci ms/s)," \
+			"the $npairs surviving QEMUs $((q1 - q0 - qi * (w1 - w0) / 1000)) ms (idle $qi ms/s)"
 	fi
 fi
 save

@@ -24,7 +24,8 @@
 # compat_monitor, which the arbiter never yanks. Must not: touch anything outside $LAB_DIR
 # and the lab's namespaces, or kill anything not started by the lab.
 
-ARB_D="$TOP_BUILDDIR/arbiter/colo-arbiterd"
+# LAB_ARBD: another colo-arbiterd binary (benchmarks compare builds with it)
+ARB_D=${LAB_ARBD:-$TOP_BUILDDIR/arbiter/colo-arbiterd}
 ARB_CTL="$TOP_BUILDDIR/arbiter/colo-arbiterctl"
 ARB_POLICY=${ARB_POLICY:-self}
 ARB_EXTRA=${ARB_EXTRA:-}
