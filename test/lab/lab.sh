@@ -16,6 +16,9 @@
 #                              $LAB_DIR/nI, debug log to stderr (LAB_ARB_LOG_LEVEL), the
 #                              default SCHED_RR priority 10 (LAB_ARB_RT_PRIO); EXTRA: more lines
 #
+# The lab's files (configs, logs, QEMU disk images) go under $LAB_TMP (default /tmp): a
+# directory the nodes see too (not /run or /dev/shm: each node mounts its own).
+#
 # Commands enter a node with nsenter -r -w: setns() to a mount namespace moves the caller to
 # that namespace's root, which is not ours when the tests run in a chroot.
 #
@@ -145,7 +148,7 @@ lab_up() { # $1 = nodes (default 3), $2 = token ms (default 1000)
 	LAB_ID="cl$(printf '%04x' $(( ($$ + RANDOM) % 65536 )))"
 	LAB_NET="10.213.$(( ($$ + RANDOM) % 250 + 1 ))"
 	LAB_N=$n
-	LAB_DIR=$(mktemp -d "/tmp/colo-lab-$LAB_ID.XXXX")
+	LAB_DIR=$(mktemp -d "${LAB_TMP:-/tmp}/colo-lab-$LAB_ID.XXXX")
 	trap lab_down EXIT
 	trap 'exit 130' INT TERM
 
