@@ -9,7 +9,9 @@
  * at a node without colo-arbiterctl.  Builds data only; decides nothing.
  */
 #include "daemon.h"
+#include "config_lex.h"
 #include "daemon_control.h"
+#include "file_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,13 +24,6 @@
 
 #define STATUS_DELAY_MIN_MS 100
 #define STATUS_DELAY_MAX_MS 1000
-
-static json_t *last_decision_json(const struct daemon_vm *v)
-{
-	json_t *j = v->last_audit ? json_loads(v->last_audit, 0, NULL) : NULL;
-
-	return j ? j : json_null();
-}
 
 static json_t *side_json(const struct fsm_side_report *s, bool local)
 {
@@ -103,53 +98,22 @@ static json_t *vm_json(struct daemon *d, struct daemon_vm *v)
 	} else {
 		json_object_set_new(o, "peer", json_pack("{s:b}", "reported", 0));
 	}
-	json_object_set_new(o, "last_decision", last_decision_json(v));
 	json_decref(fv);
-	return o;
+	return o; /* "last_decision" is spliced in as text (daemon_status_text) */
 }
 
-/* A text being built; ok goes false for good on the first failure. */
-struct text {
-	char *p;
-	size_t len, cap;
-	bool ok;
-};
-
-static int text_add(const char *buf, size_t n, void *data)
+static int sbuf_add(const char *buf, size_t n, void *data)
 {
-	struct text *t = data;
+	struct config_sbuf *b = data;
 
-	if (!t->ok)
-		return -1;
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 4096;
-		char *p;
-
-		while (t->len + n + 1 > cap)
-			cap *= 2;
-		p = realloc(t->p, cap);
-		if (!p) {
-			t->ok = false;
-			return -1;
-		}
-		t->p = p;
-		t->cap = cap;
-	}
-	memcpy(t->p + t->len, buf, n);
-	t->len += n;
-	t->p[t->len] = '\0';
-	return 0;
+	config_sbuf_printf(b, "%.*s", (int)n, buf);
+	return b->oom ? -1 : 0;
 }
 
-static void text_str(struct text *t, const char *s)
+static void sbuf_json(struct config_sbuf *b, json_t *j)
 {
-	text_add(s, strlen(s), t);
-}
-
-static void text_json(struct text *t, json_t *j)
-{
-	if (!j || json_dump_callback(j, text_add, t, JSON_COMPACT | JSON_ENCODE_ANY))
-		t->ok = false;
+	if (!j || json_dump_callback(j, sbuf_add, b, JSON_COMPACT | JSON_ENCODE_ANY))
+		b->oom = true;
 	json_decref(j);
 }
 
@@ -164,51 +128,40 @@ static void text_json(struct text *t, json_t *j)
 char *daemon_status_text(struct daemon *d)
 {
 	json_t *fs = d->fsm ? fsm_status_cluster_json(d->fsm) : NULL;
-	struct text t = { .ok = true };
+	struct config_sbuf b = { 0 };
 	char host[64] = "";
+	bool first = true;
 
 	gethostname(host, sizeof(host) - 1);
-	text_str(&t, "{\"node\":");
-	text_json(&t, json_pack("{s:I,s:s}", "id", (json_int_t)d->nodeid, "name", host));
-	text_str(&t, ",\"cluster\":");
-	text_json(&t, cluster_json(d, fs));
-	text_str(&t, ",\"vms\":[");
+	config_sbuf_printf(&b, "{\"node\":");
+	sbuf_json(&b, json_pack("{s:I,s:s}", "id", (json_int_t)d->nodeid, "name", host));
+	config_sbuf_printf(&b, ",\"cluster\":");
+	sbuf_json(&b, cluster_json(d, fs));
+	config_sbuf_printf(&b, ",\"vms\":[");
 	for (struct daemon_vm *v = d->vms; v; v = v->next) {
 		json_t *o = vm_json(d, v);
 
 		if (!o)
 			continue;
-		if (t.len && t.p[t.len - 1] != '[')
-			text_str(&t, ",");
-		text_json(&t, o);
+		config_sbuf_printf(&b, "%s", first ? "" : ",");
+		first = false;
+		sbuf_json(&b, o);
+		/* the last decision is kept as compact JSON text (on_audit):
+		 * it goes in as it is, as the object's last member */
+		if (!b.oom && b.len && b.p[b.len - 1] == '}') {
+			b.len--;
+			config_sbuf_printf(&b, ",\"last_decision\":%s}",
+					   v->last_audit ? v->last_audit : "null");
+		}
 	}
-	text_str(&t, "]");
+	config_sbuf_printf(&b, "]");
 	if (fs && json_object_get(fs, "nodes")) {
-		text_str(&t, ",\"nodes\":");
-		text_json(&t, json_incref(json_object_get(fs, "nodes")));
+		config_sbuf_printf(&b, ",\"nodes\":");
+		sbuf_json(&b, json_incref(json_object_get(fs, "nodes")));
 	}
-	text_str(&t, "}");
+	config_sbuf_printf(&b, "}");
 	json_decref(fs);
-	if (!t.ok) {
-		free(t.p);
-		return NULL;
-	}
-	return t.p;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return config_sbuf_finish(&b);
 }
 
 static void status_dump(void *data)
@@ -217,7 +170,7 @@ static void status_dump(void *data)
 	char path[ARB_PATH_MAX + 32], tmp[ARB_PATH_MAX + 32];
 	int64_t t0 = daemon_mono_us(), ms;
 	char *s;
-	int fd;
+	int fd, rc;
 
 	d->status_dirty = false;
 	s = daemon_status_text(d);
@@ -228,8 +181,13 @@ static void status_dump(void *data)
 	mkdir(d->cfg.run_dir, 0750);
 	/* tmpfs under /run: no fsync, a reader just sees old or new */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write_all(fd, s, strlen(s)) || close(fd) || rename(tmp, path)) {
-		qb_log(LOG_DEBUG, "status dump: %s", strerror(errno));
+	rc = fd < 0 ? -errno : file_write_all(fd, s, strlen(s));
+	if (fd >= 0 && close(fd) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc) {
+		qb_log(LOG_DEBUG, "status dump: %s", strerror(-rc));
 		if (fd >= 0)
 			unlink(tmp);
 	}

@@ -1,6 +1,7 @@
 /*
  * file_util.h: the two file helpers the daemon's writers share (the epoch
- * log, the audit log): system calls only, usable on the worker thread.
+ * log, the audit log, status.json): system calls only, usable on the worker
+ * thread.
  */
 #ifndef COLO_ARBITER_FILE_UTIL_H
 #define COLO_ARBITER_FILE_UTIL_H

@@ -41,7 +41,7 @@ count_cmd() { dl_sim_cmds "$1" | jq "[.[] | select(. == \"$2\")] | length"; }
 no_cmd() { [ "$(count_cmd "$1" "$2")" = 0 ]; }
 alive() { kill -0 "${DL_ARB[$1]}" 2>/dev/null; }
 
-echo "1..30"
+echo "1..31"
 
 # ---------------------------------------------------------------- lab 1
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
@@ -90,6 +90,11 @@ check "vb: n1 runs the primary alone (status solo, simulator running mode none)"
 check "vb: n1 yanked before x-colo-lost-heartbeat (simulator's command log)" \
 	eval 'dl_sim_cmds vbp | dl_jqe "index(\"yank\") != null and
 		index(\"yank\") < index(\"x-colo-lost-heartbeat\")" >/dev/null'
+check "vb: status --json carries each VM's last decision as an object (vb's: rule 3, confirmed alone)" \
+	eval 'dl_jq 1 "[.vms[] | select(.name == \"vb\") | .last_decision | .vm == \"vb\" and
+		(.rule | startswith(\"rule3\")) and .decision == \"confirmed running alone\" and
+		.epoch.kind == \"SOLO\"] == [true]" &&
+	      dl_jq 1 "[.vms[].last_decision | type] == [\"object\", \"object\", \"object\"]"'
 check "vb: va and vc untouched (still protected, no yank)" \
 	eval 'all_protected va vc && no_cmd vap yank && no_cmd vcp yank'
 
