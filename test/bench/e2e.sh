@@ -98,6 +98,9 @@ record() {
 		$((resu - stop)) $((conf - resu)) "${own:-?}"
 }
 solo() { [ "$(arb_vm_status "$1" "$2")" = solo ]; }
+# "pairs": mp(odd) has its primary on n1, mp(even) on n2; the survivor on n2 is
+# mp(odd)'s secondary and mp(even)'s primary
+pair_survivor_side() { if [ $(($1 % 2)) = 1 ]; then echo s; else echo p; fi; }
 cpu_ms() { # PIDs: CPU time on the CPU of all their threads, ms (schedstat)
 	local p f t=0
 	for p in "$@"; do
@@ -232,15 +235,13 @@ if want pairs; then
 	if lab "${specs[@]}"; then
 		echo "  bring-up of $npairs pairs and 3 arbiters: $((SECONDS - t)) s"
 		surv=()
-		for k in $(seq 1 "$npairs"); do
-			if [ $((k % 2)) = 1 ]; then surv+=("$(colo_pid "mp$k" s)"); else surv+=("$(colo_pid "mp$k" p)"); fi
-		done
-		# their idle rate first, over 2 s
-		c0=$(cpu_ms "${LAB_COROSYNC[2]}" "${LAB_COROSYNC[3]}") q0=$(cpu_ms "${surv[@]}") w0=$(now_ms)
+		for k in $(seq 1 "$npairs"); do surv+=("$(colo_pid "mp$k" "$(pair_survivor_side "$k")")"); done
+		# CPU of n2's and n3's corosync, of the survivors; their idle rate first, over 2 s
+		snap() { cpu_cs=$(cpu_ms "${LAB_COROSYNC[2]}" "${LAB_COROSYNC[3]}") cpu_qemu=$(cpu_ms "${surv[@]}") cpu_at=$(now_ms); }
+		snap; c0=$cpu_cs q0=$cpu_qemu w0=$cpu_at
 		sleep 2
-		c1=$(cpu_ms "${LAB_COROSYNC[2]}" "${LAB_COROSYNC[3]}") q1=$(cpu_ms "${surv[@]}") w1=$(now_ms)
-		ci=$(((c1 - c0) * 1000 / (w1 - w0))) qi=$(((q1 - q0) * 1000 / (w1 - w0))) # ms per s
-		c0=$c1 q0=$q1 w0=$(now_ms)
+		snap; ci=$(((cpu_cs - c0) * 1000 / (cpu_at - w0))) qi=$(((cpu_qemu - q0) * 1000 / (cpu_at - w0))) # ms per s
+		c0=$cpu_cs q0=$cpu_qemu w0=$cpu_at
 		t0=$(now_ms)
 		arb_power_off 1
 		# one status query per poll (not one per pair): the poll itself is load
@@ -250,9 +251,7 @@ if want pairs; then
 		q=$(quorum_ms 2 "$t0")
 		last=0 lines="" last_r=0 lines_r=""
 		for k in $(seq 1 "$npairs"); do
-			# the survivor on n2: mp(odd)'s secondary, mp(even)'s primary
-			if [ $((k % 2)) = 1 ]; then side=s; else side=p; fi
-			r=$(arb_event_ms "mp$k" "$side" RESUME "$t0" last)
+			r=$(arb_event_ms "mp$k" "$(pair_survivor_side "$k")" RESUME "$t0" last)
 			if [ -n "$r" ]; then
 				lines_r="$lines_r$((r - q))\n"
 				[ "$r" -gt "$last_r" ] && last_r=$r
@@ -271,10 +270,11 @@ if want pairs; then
 		own=$(grep -h "x-colo-lost-heartbeat written" "$LAB_DIR/n2/arb.log" |
 			sed -E 's/.*written ([0-9.]+) ms after the event.*/\1/' | sort -g | tail -1)
 		echo "  arbiter's own share (event -> x-colo-lost-heartbeat written), max over the pairs: $own ms"
-		c1=$(cpu_ms "${LAB_COROSYNC[2]}" "${LAB_COROSYNC[3]}") q1=$(cpu_ms "${surv[@]}") w1=$(now_ms)
-		echo "  CPU from the fault to the end ($((w1 - w0)) ms) above the idle rate: n2's and n3's" \
-			"corosync $((c1 - c0 - ci * (w1 - w0) / 1000)) ms (idle $ci ms/s)," \
-			"the $npairs surviving QEMUs $((q1 - q0 - qi * (w1 - w0) / 1000)) ms (idle $qi ms/s)"
+		snap
+		el=$((cpu_at - w0))
+		echo "  CPU from the fault to the end ($el ms) above the idle rate: n2's and n3's" \
+			"corosync $((cpu_cs - c0 - ci * el / 1000)) ms (idle $ci ms/s)," \
+			"the $npairs surviving QEMUs $((cpu_qemu - q0 - qi * el / 1000)) ms (idle $qi ms/s)"
 	fi
 fi
 save
