@@ -5,11 +5,13 @@
  * each on stdout. A test tool only: it shares no code with the arbiter's own client, so
  * scripts that check the arbiter against QEMU do not check it against itself.
  *
- *   qmpcall [-t SECS] [-e EVENT] SOCKET CMD...
+ *   qmpcall [-t SECS] [-e EVENT] [-T] SOCKET CMD...
  *     CMD is a command name ("query-status") or a whole JSON request
  *     ('{"execute":"migrate","arguments":{...}}', or '{"exec-oob":"yank",...}').
  *     -t  per-reply timeout (default 10 s); exit 3 on timeout
  *     -e  after the commands, wait (up to -t) until event EVENT arrives
+ *     -T  print "us BYTES" on stderr for each command: microseconds from its write to its
+ *         reply, and the bytes of its line (test/bench/bench_qmp_bytes.sh)
  * Exit: 0 all replies were "return", 1 some reply was an error, 2 usage/connection, 3 timeout.
  */
 #include <errno.h>
@@ -27,6 +29,15 @@ static int fd = -1;
 static char buf[1 << 20];
 static size_t have;
 static int timeout_ms = 10000;
+static int print_rtt;
+
+static long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static long long now_ms(void)
 {
@@ -94,7 +105,7 @@ static int call(json_t *req, const char *wait_event, int *event_seen)
 {
 	char *s = json_dumps(req, JSON_COMPACT);
 	size_t len = strlen(s);
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = now_ms() + timeout_ms, t0 = now_us();
 	int to;
 
 	s = realloc(s, len + 2);
@@ -119,6 +130,8 @@ static int call(json_t *req, const char *wait_event, int *event_seen)
 		}
 		int rc = json_object_get(m, "error") ? 1 : 0;
 
+		if (print_rtt)
+			fprintf(stderr, "%lld %zu\n", now_us() - t0, len + 1);
 		json_decref(m);
 		return rc;
 	}
@@ -130,16 +143,18 @@ int main(int argc, char **argv)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int opt, worst = 0, event_seen = 0, to;
 
-	while ((opt = getopt(argc, argv, "t:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:e:T")) != -1) {
 		if (opt == 't')
 			timeout_ms = atoi(optarg) * 1000;
+		else if (opt == 'T')
+			print_rtt = 1;
 		else if (opt == 'e')
 			wait_event = optarg;
 		else
 			return 2;
 	}
 	if (optind >= argc || timeout_ms <= 0) {
-		fprintf(stderr, "usage: qmpcall [-t SECS] [-e EVENT] SOCKET CMD...\n");
+		fprintf(stderr, "usage: qmpcall [-t SECS] [-e EVENT] [-T] SOCKET CMD...\n");
 		return 2;
 	}
 	if (strlen(argv[optind]) >= sizeof(sa.sun_path)) {
