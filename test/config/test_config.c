@@ -1146,16 +1146,22 @@ static void test_shipped_vm_sample(void **state)
 	assert_non_null(text);
 	assert_int_equal(config_vm_parse(text, len, "example.conf", &vm, &e), 0);
 	assert_string_equal(vm.role, "primary");
-	assert_true(vm.n_pre >= 3);
-	t = config_vm_cmd_text(vm.pre[0]);
+	/* the clean-up follows x-colo-lost-heartbeat; the yank spares the
+	 * monitor and the loopback chardevs */
+	assert_int_equal(vm.n_pre, 0);
+	assert_true(vm.n_post >= 3);
+	t = config_vm_cmd_text(vm.post[0]);
 	assert_non_null(strstr(t, "\"x-blockdev-change\""));
 	free(t);
-	t = config_vm_cmd_text(vm.pre[1]);
+	t = config_vm_cmd_text(vm.post[1]);
 	assert_non_null(strstr(t, "\"blockdev-del\""));
 	free(t);
-	t = config_vm_cmd_text(vm.pre[2]);
+	t = config_vm_cmd_text(vm.post[2]);
 	assert_non_null(strstr(t, "\"object-del\""));
 	free(t);
+	assert_int_equal(vm.n_yank_exclude, 5);
+	assert_string_equal(vm.yank_exclude[0], "arb0");
+	assert_string_equal(vm.yank_exclude[4], "compare_out0");
 	config_vm_free(&vm);
 	/* the secondary's file shown in the comments parses too */
 	sec = uncomment_keys(text, "# On node 2");

@@ -55,13 +55,17 @@ arb_vmfile() { # node name qmp role peer
 	printf 'name = "%s"\nqmp = "%s"\nrole = %s\npeer-node = %s\n' "$2" "$3" "$4" "$5" >"$f"
 	if [ "$4" = primary ]; then
 		cat >>"$f" <<'EOV'
-pre-failover = {"execute": "x-blockdev-change", "arguments": {"parent": "colo-disk0", "child": "children.1"}}
-pre-failover = {"execute": "blockdev-del", "arguments": {"node-name": "replication0"}}
-pre-failover = {"execute": "object-del", "arguments": {"id": "comp0"}}
-pre-failover = {"execute": "object-del", "arguments": {"id": "iothread1"}}
-pre-failover = {"execute": "object-del", "arguments": {"id": "m0"}}
-pre-failover = {"execute": "object-del", "arguments": {"id": "redire0"}}
-pre-failover = {"execute": "object-del", "arguments": {"id": "redire1"}}
+yank-exclude = compare0
+yank-exclude = compare0-0
+yank-exclude = compare_out
+yank-exclude = compare_out0
+post-failover = {"execute": "x-blockdev-change", "arguments": {"parent": "colo-disk0", "child": "children.1"}}
+post-failover = {"execute": "blockdev-del", "arguments": {"node-name": "replication0"}}
+post-failover = {"execute": "object-del", "arguments": {"id": "comp0"}}
+post-failover = {"execute": "object-del", "arguments": {"id": "iothread1"}}
+post-failover = {"execute": "object-del", "arguments": {"id": "m0"}}
+post-failover = {"execute": "object-del", "arguments": {"id": "redire0"}}
+post-failover = {"execute": "object-del", "arguments": {"id": "redire1"}}
 EOV
 	else
 		cat >>"$f" <<'EOV'
@@ -81,7 +85,8 @@ arb_register() { # pair name (colo_pair_up done)
 }
 
 # The same commands as arguments of colo-arbiterctl vm-add.
-ARB_PRE_P=('{"execute": "x-blockdev-change", "arguments": {"parent": "colo-disk0", "child": "children.1"}}'
+ARB_YANK_EXCLUDE_P=(compare0 compare0-0 compare_out compare_out0)
+ARB_POST_P=('{"execute": "x-blockdev-change", "arguments": {"parent": "colo-disk0", "child": "children.1"}}'
 	'{"execute": "blockdev-del", "arguments": {"node-name": "replication0"}}'
 	'{"execute": "object-del", "arguments": {"id": "comp0"}}'
 	'{"execute": "object-del", "arguments": {"id": "iothread1"}}'
@@ -95,7 +100,8 @@ ARB_POST_S=('{"execute": "object-del", "arguments": {"id": "f2"}}'
 
 arb_ctl_register() { # pair name, arbiters running on both nodes
 	local v=$1 pn=${COLO_PNODE[$1]} sn=${COLO_SNODE[$1]} a=() c
-	for c in "${ARB_PRE_P[@]}"; do a+=(--pre-failover "$c"); done
+	for c in "${ARB_POST_P[@]}"; do a+=(--post-failover "$c"); done
+	for c in "${ARB_YANK_EXCLUDE_P[@]}"; do a+=(--yank-exclude "$c"); done
 	arb_ctl "$pn" vm-add "$v" --qmp "$(colo_sock "$v" p arb)" --role primary --peer-node "$sn" \
 		"${a[@]}" >/dev/null || return 1
 	a=(--pre-failover '{"execute": "nbd-server-stop"}')
