@@ -30,7 +30,8 @@
 # that the surviving corosyncs and QEMUs used meanwhile.
 # Environment: LAB_ARB_LOG_LEVEL (arbiters' log_level, default debug), LAB_ARB_RT_PRIO
 # (their realtime_priority, default 10; 0 for normal scheduling), LAB_ARBD (another
-# colo-arbiterd binary to measure, with this build's helpers).
+# colo-arbiterd binary to measure, with this build's helpers), COLO_MEM (guests' RAM in MiB,
+# default 128).
 # Everything is started through the lab and stopped by PID (lab.sh's EXIT trap).
 set -uo pipefail
 
@@ -45,7 +46,7 @@ while getopts "r:n:b:s:k:h" o; do
 	b) bdir=$OPTARG ;;
 	s) scen=$OPTARG ;;
 	k) keep=$OPTARG ;;
-	*) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 export TOP_SRCDIR=$top TOP_BUILDDIR=$bdir COLO_REQUIRE_REAL=1
@@ -250,11 +251,14 @@ if want pairs; then
 		sleep 1
 		q=$(quorum_ms 2 "$t0")
 		last=0 lines="" last_r=0 lines_r=""
+		declare -A last_side=([p]=0 [s]=0)
 		for k in $(seq 1 "$npairs"); do
-			r=$(arb_event_ms "mp$k" "$(pair_survivor_side "$k")" RESUME "$t0" last)
+			side=$(pair_survivor_side "$k")
+			r=$(arb_event_ms "mp$k" "$side" RESUME "$t0" last)
 			if [ -n "$r" ]; then
 				lines_r="$lines_r$((r - q))\n"
 				[ "$r" -gt "$last_r" ] && last_r=$r
+				[ "$r" -gt "${last_side[$side]}" ] && last_side[$side]=$r
 			fi
 			c=$(audit_ms 2 "mp$k" confirmed "$t0")
 			[ -n "$c" ] || { echo "  mp$k: not confirmed" >&2; continue; }
@@ -267,6 +271,8 @@ if want pairs; then
 		printf '  per pair, corosync event -> confirmed alone (ms), sorted: %s\n' \
 			"$(printf "$lines" | sort -n | tr '\n' ' ')"
 		echo "  all $npairs running alone $((last_r - q)) ms, all confirmed $((last - q)) ms after the corosync event"
+		echo "  running alone, the last primary that lost its secondary $((last_side[p] - q)) ms," \
+			"the last secondary that took over $((last_side[s] - q)) ms"
 		own=$(grep -h "x-colo-lost-heartbeat written" "$LAB_DIR/n2/arb.log" |
 			sed -E 's/.*written ([0-9.]+) ms after the event.*/\1/' | sort -g | tail -1)
 		echo "  arbiter's own share (event -> x-colo-lost-heartbeat written), max over the pairs: $own ms"

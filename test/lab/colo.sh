@@ -19,6 +19,8 @@
 # secondary has its own copy of the disk plus active/hidden images. Each QEMU has three
 # monitors: arb.sock (the arbiter's, held for the VM's life), lab.sock (this library's) and
 # spare.sock. Every QEMU is started with lab_spawn, so lab_down kills it by PID.
+# COLO_MEM: guest RAM in MiB (default 128). A secondary's failover frees its COLO RAM cache, a
+# copy of the guest's RAM, before it resumes (16 ms for 128 MiB alone): benchmarks vary it.
 
 declare -A COLO_DIR COLO_PID_P COLO_PID_S COLO_PNODE COLO_SNODE COLO_PORTS
 COLO_COUNT=0
@@ -50,7 +52,7 @@ colo_wait_sock() { # path, seconds
 
 colo_common_args() { # name side
 	local d=${COLO_DIR[$1]} s=$2
-	echo "-name $1-$s,debug-threads=on -machine pc -accel tcg -cpu qemu64 -m 128 -smp 1"
+	echo "-name $1-$s,debug-threads=on -machine pc -accel tcg -cpu qemu64 -m ${COLO_MEM:-128} -smp 1"
 	echo "-nodefaults -display none -vga none -serial file:$d/$s-serial.log"
 	echo "-pidfile $d/$s.pid"
 	echo "-qmp unix:$d/$s-arb.sock,server=on,wait=off"
