@@ -13,7 +13,7 @@
 . "$TOP_SRCDIR/test/e2e/e2e_lib.sh"
 ARB_POLICY=self
 
-echo "1..8"
+echo "1..9"
 up() { e2e_up 3 && e2e_pair pa 1 2 && e2e_pair pb 2 1 && e2e_arbs; }
 check "3 nodes, pairs pa (n1->n2) and pb (n2->n1), 3 arbiters (fence_policy self)" up ||
 	{ echo "Bail out! no lab"; exit 1; }
@@ -39,6 +39,16 @@ check "pa: the secondary took over only after the self-fence wait (>= 9.4 s afte
 	eval '[ -n "$a_dec" ] && [ $((a_dec - T0)) -ge 9400 ]'
 check "status --json on n2: both VMs solo with the only current copy on n2, epoch 2 SOLO held by n2" \
 	arb_jq 2 '[.vms[] | select(.status == "solo" and .where == 2 and .epoch.kind == "SOLO" and .epoch.holder == 2)] | length == 2'
+# pb's primary: docs/COLO-FT.txt's clean-up ran as post-failover (test/lab/arb.sh), and the
+# yank spared colo-compare's loopback chardevs (yank-exclude): compare0 still connected
+cleaned() {
+	[ "$(colo_query pb p query-named-block-nodes | jq '[.[] | select(."node-name" == "replication0")] | length')" = 0 ] &&
+		[ "$(colo_query pb p '{"execute":"qom-list","arguments":{"path":"/objects"}}' |
+			jq '[.[] | select(.name | test("^(comp0|iothread1|m0|redire0|redire1)$"))] | length')" = 0 ] &&
+		colo_query pb p query-chardev | jq -e '.[] | select(.label == "compare0") | .filename | contains("<->")' >/dev/null
+}
+check "pb: the primary's clean-up done (no replication0, comp0, iothread1, m0, redire0/1); loopback chardev compare0 not yanked" \
+	cleaned
 check "each survivor QEMU failed over exactly once (one MIGRATION completed event), n1 has no process left" \
 	eval '[ "$(arb_event_count pa s MIGRATION "$T0")" = 1 ] && [ "$(arb_event_count pb p MIGRATION "$T0")" = 1 ] &&
 	      [ -z "$(ip netns pids "${LAB_ID}n1" | grep -vx "${LAB_HOLDER[1]}")" ]'
