@@ -342,9 +342,9 @@ static void conn_reply_error(struct control_conn *c, json_t *id,
 	json_decref(m);
 }
 
-/* {"return":TEXT,"id":ID}: the bytes json_pack + json_dumps would give for
- * a tree of TEXT, without the tree (a status of 500 VMs was 3 MB of
- * jansson nodes at once, and the heap kept the holes). */
+/* {"return":TEXT,"id":ID}, TEXT already encoded: a handler may answer with
+ * text (control_conn_return_text), never built as one tree (a status of 500
+ * VMs was 3 MB of jansson nodes at once, and the heap kept the holes). */
 static void conn_queue_return_text(struct control_conn *c, const char *text, json_t *id)
 {
 	char *idt = id ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -369,7 +369,6 @@ static void conn_call(struct control_conn *c, const char *cmd, json_t *args,
 	char cls[CONTROL_ERR_CLASS_MAX] = "";
 	char desc[CONTROL_ERR_DESC_MAX] = "";
 	json_t *ret = NULL;
-	json_t *m;
 	int r;
 
 	c->in_handler = true;
@@ -385,22 +384,20 @@ static void conn_call(struct control_conn *c, const char *cmd, json_t *args,
 			snprintf(cls, sizeof(cls), "%s", CONTROL_ERR_GENERIC);
 		if (!desc[0])
 			snprintf(desc, sizeof(desc), "%s: %s", cmd, strerror(-r));
-		m = error_json(cls, desc, id);
 		c->watch_req = false;
-	} else if (c->raw_ret) {
-		json_decref(ret);
-		m = NULL;
-		conn_queue_return_text(c, c->raw_ret, id);
+		conn_reply_error(c, id, cls, "%s", desc);
 	} else {
-		m = json_pack("{s:o}", "return", ret ? ret : json_object());
-		if (m && id)
-			json_object_set(m, "id", id);
-	}
-	free(c->raw_ret);
-	c->raw_ret = NULL;
-	if (m) {
-		conn_queue_json(c, m);
-		json_decref(m);
+		char *text = c->raw_ret;
+
+		c->raw_ret = NULL;
+		if (!text)
+			text = ret ? json_dumps(ret, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("{}");
+		json_decref(ret);
+		if (text)
+			conn_queue_return_text(c, text, id);
+		else
+			conn_reply_error(c, id, CONTROL_ERR_GENERIC, "out of memory");
+		free(text);
 	}
 	/* Events only after the reply that started them. */
 	if (c->watch_req && !c->dead && !c->watching) {
@@ -934,24 +931,16 @@ static void broadcast_text(struct control_server *s, const char *text)
 void control_server_broadcast(struct control_server *s, const char *event,
 			      json_t *data)
 {
-	struct timeval tv;
-	json_t *m;
 	char *text;
 
 	if (!s || !event || s->n_watchers == 0)
 		return;
-	gettimeofday(&tv, NULL);
-	m = json_pack("{s:s,s:o,s:{s:I,s:I}}", "event", event,
-		      "data", data ? json_incref(data) : json_object(),
-		      "timestamp", "seconds", (json_int_t)tv.tv_sec,
-		      "microseconds", (json_int_t)tv.tv_usec);
-	text = m ? json_dumps(m, JSON_COMPACT) : NULL;
-	json_decref(m);
+	text = data ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("{}");
 	if (!text) {
 		notice(s, LOG_ERR, "control: cannot encode %s event", event);
 		return;
 	}
-	broadcast_text(s, text);
+	control_server_broadcast_text(s, event, text);
 	free(text);
 }
 

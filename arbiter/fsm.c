@@ -368,9 +368,9 @@ static void send_liveness(struct fsm *f, struct fsm_actions *out)
 static int64_t next_tick(const struct fsm *f)
 {
 	int64_t p = f->cfg.liveness_period_ms;
-	int64_t left = p - ((f->now_wall_ms % p) + p) % p;
 
-	return f->now_mono + (left > 0 ? left : p);
+	/* in (0, p]: on a multiple itself, the next one */
+	return f->now_mono + p - ((f->now_wall_ms % p) + p) % p;
 }
 
 /* The VM's STATE, remembered as announced (M5). */

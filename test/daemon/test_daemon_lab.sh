@@ -41,7 +41,7 @@ count_cmd() { dl_sim_cmds "$1" | jq "[.[] | select(. == \"$2\")] | length"; }
 no_cmd() { [ "$(count_cmd "$1" "$2")" = 0 ]; }
 alive() { kill -0 "${DL_ARB[$1]}" 2>/dev/null; }
 
-echo "1..31"
+echo "1..32"
 
 # ---------------------------------------------------------------- lab 1
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
@@ -138,10 +138,18 @@ check "bad control requests: unknown command and bad vm-add arguments are refuse
 		dl_jqe ".error.class==\"CommandNotFound\" and .id==7" &&
 	      ! dl_ctl 1 vm-add bad --qmp relative.sock --role primary --peer-node 2 2>/dev/null &&
 	      dl_ctl 1 status --json | dl_jqe "[.vms[].name] | index(\"bad\") == null"'
+# from here status.json cannot be replaced on n1: its temporary path is a directory
+N1RUN="$LAB_DIR/n1/run/colo-arbiter"
+mkdir "$N1RUN/.status.json.tmp"
 check "vm-remove of rt on n1: gone from status and from run_dir/vm.d" \
 	eval 'dl_ctl 1 vm-remove rt >/dev/null &&
 	      dl_wait 5 eval "dl_status 1 | dl_jqe \"[.vms[].name] == [\\\"wa\\\"]\"" &&
 	      [ ! -e "$LAB_DIR/n1/run/colo-arbiter/vm.d/rt.conf" ]'
+sleep 1.2 # past the status dump's delay (at most 1 s)
+check "status.json not writable: it keeps the last snapshot (rt), n1's arbiter runs and answers (wa)" \
+	eval 'jq -e "[.vms[].name] | index(\"rt\") != null" "$N1RUN/status.json" >/dev/null && alive 1 &&
+	      dl_ctl 1 status --json | dl_jqe "[.vms[].name] == [\"wa\"]" && [ -d "$N1RUN/.status.json.tmp" ]'
+rmdir "$N1RUN/.status.json.tmp"
 # pidfd: a VM served by a qmp-sim process of its own, so that its "QEMU" can really die
 "$QMP_SIM" --control "$LAB_DIR/sim2.ctl" >"$LAB_DIR/sim2.out" 2>&1 </dev/null &
 sim2=$!

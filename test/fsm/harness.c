@@ -285,7 +285,8 @@ static void do_actions(struct h_cluster *c, int i, struct fsm_actions *out)
 		case FSM_ACT_SEND: {
 			struct h_msg *m;
 
-			if ((unsigned)a->u.send.kind < 8)
+			if ((unsigned)a->u.send.kind <
+			    sizeof(nd->msgs_sent) / sizeof(nd->msgs_sent[0]))
 				nd->msgs_sent[a->u.send.kind]++;
 			if (nd->drop_sends)
 				break;
