@@ -316,6 +316,11 @@ static void seq_step(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 		vm->ph = FSM_PH_LHB;
 		/* fall through */
 	case FSM_PH_LHB:
+		if (vm->commit_early && !vm->commit_durable) {
+			/* H5: E(v) durable before the command that runs us alone */
+			vm->ph = FSM_PH_PERSIST_COMMIT;
+			break;
+		}
 		if (vm->seq == FSM_SEQ_RESUME) {
 			vm->ph = FSM_PH_CONT;
 			cmd(f, vm, FSM_QMP_CONT, 0, out);
@@ -392,10 +397,22 @@ void fsm_vm_committed(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 		vm->p.frozen = false;
 		vm->p.frozen_n = 0;
 		fsm_persist(f, vm, out);
+		/* H5: E(v) is durable before `cont` runs the side alone */
+		vm->ph = FSM_PH_PERSIST_COMMIT;
+		vm->idx = 0;
+		vm->seq_persist_seq = vm->persist_seq;
+		fsm_audit(f, vm, vm->rule, "transition committed", out, first);
+		return;
 	}
-	/* H5: E(v) is durable here before any command that runs a side alone */
-	vm->ph = FSM_PH_PERSIST_COMMIT;
+	/* The pre-failover commands (a secondary's nbd-server-stop) run no
+	 * side alone: they go out while E(v) is made durable, and only
+	 * x-colo-lost-heartbeat waits for it (seq_step, H5) */
+	vm->commit_early = true;
+	vm->commit_durable = false;
 	vm->seq_persist_seq = vm->persist_seq;
+	vm->ph = FSM_PH_PRE;
+	vm->idx = 0;
+	seq_step(f, vm, out);
 	fsm_audit(f, vm, vm->rule, "transition committed", out, first);
 }
 
@@ -404,12 +421,14 @@ void fsm_vm_persisted(struct fsm *f, struct fsm_vm *vm, uint64_t seq,
 {
 	if (seq < vm->seq_persist_seq)
 		return;
-	if (vm->ph == FSM_PH_YANK && vm->commit_early) {
-		vm->commit_durable = true;
+	if (vm->commit_early && vm->ph != FSM_PH_PERSIST_COMMIT) {
+		vm->commit_durable = true; /* the yank or a pre-command is out */
 		return;
 	}
 	if (vm->ph == FSM_PH_PERSIST_COMMIT) {
-		vm->idx = 0;
+		/* idx: 0, or past the pre-commands sent while E(v) persisted */
+		vm->commit_early = false;
+		vm->commit_durable = false;
 		vm->ph = vm->seq == FSM_SEQ_RESUME ? FSM_PH_CONT : FSM_PH_PRE;
 		seq_step(f, vm, out);
 	} else if (vm->ph == FSM_PH_FZ_PERSIST) {
@@ -583,13 +602,11 @@ static void on_result(struct fsm *f, struct fsm_vm *vm,
 	switch (vm->ph) {
 	case FSM_PH_YANK:
 		if (vm->commit_early) {
-			bool durable = vm->commit_durable;
-
-			vm->commit_early = false;
-			vm->commit_durable = false;
-			vm->ph = FSM_PH_PERSIST_COMMIT;
-			if (durable)
-				fsm_vm_persisted(f, vm, vm->seq_persist_seq, out);
+			/* committed while the yank was out; E(v) may still be
+			 * persisting: x-colo-lost-heartbeat waits for it */
+			vm->ph = FSM_PH_PRE;
+			vm->idx = 0;
+			seq_step(f, vm, out);
 			break;
 		}
 		vm->ph = FSM_PH_COMMIT;

@@ -126,8 +126,9 @@ struct fsm_vm {
 	enum fsm_qmp_cmd cmd;
 	bool failover_inflight;
 	bool resent_lhb;
-	bool commit_early;     /* T committed while the yank was out ... */
-	bool commit_durable;   /* ... and E(v) persisted since: PRE on its reply */
+	bool commit_early;     /* T committed, E(v) persisting while the yank or
+				* the pre-failover commands are out ... */
+	bool commit_durable;   /* ... and persisted since: the failover may go */
 	int64_t seq_deadline;  /* freeze: SFT; others: commit timeout */
 	const char *rule;      /* rule of the running sequence */
 	/* status */

@@ -222,6 +222,11 @@ static void stub_exec(struct h_cluster *c, int i, int v, enum fsm_qmp_cmd cmd,
 		break;
 	case FSM_QMP_PRE:
 		q->pre++;
+		if (reply && q->hold_pre) {
+			q->pre_held = true;
+			q->held_pre_tag = *tag;
+			return;
+		}
 		break;
 	case FSM_QMP_POST:
 		q->post++;
@@ -935,6 +940,18 @@ void h_qemu_release_yank(struct h_cluster *c, uint32_t node, const char *vm)
 		return;
 	q->yank_held = false;
 	result(c, (int)node - 1, &q->held_yank_tag, FSM_QMP_YANK, FSM_RES_RETURN);
+	h_run(c);
+}
+
+void h_qemu_release_pre(struct h_cluster *c, uint32_t node, const char *vm)
+{
+	struct h_qemu *q = h_q(c, node, vm);
+
+	q->hold_pre = false;
+	if (!q->pre_held)
+		return;
+	q->pre_held = false;
+	result(c, (int)node - 1, &q->held_pre_tag, FSM_QMP_PRE, FSM_RES_RETURN);
 	h_run(c);
 }
 

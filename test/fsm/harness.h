@@ -40,6 +40,9 @@ struct h_qemu {
 				 * h_qemu_release_yank() */
 	bool yank_held;
 	struct fsm_tag held_yank_tag;
+	bool hold_pre;          /* the same for pre-failover commands */
+	bool pre_held;
+	struct fsm_tag held_pre_tag;
 	/* what happened physically */
 	int lhb_run;            /* x-colo-lost-heartbeat that started a failover */
 	int lhb_sent;           /* every x-colo-lost-heartbeat received */
@@ -158,6 +161,7 @@ struct h_qemu *h_q(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_colo_exit(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_complete(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_release_yank(struct h_cluster *c, uint32_t node, const char *vm);
+void h_qemu_release_pre(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_kill(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_restart(struct h_cluster *c, uint32_t node, const char *vm,
 		    enum fsm_colo_mode mode);

@@ -226,6 +226,53 @@ static void test_rule2_primary_qemu_gone(void **state)
 	h_free(&c);
 }
 
+/* Rule 2 with the taker's durable writes held: once the majority has
+ * committed T, the pre-failover nbd-server-stop goes out while E(v) is
+ * made durable (it runs no side alone); x-colo-lost-heartbeat waits for
+ * the write (H5), in either order. */
+static void test_rule2_pre_overlaps_commit_write(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *s;
+	struct fsm_event ev;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	s = h_q(&c, 2, "v");
+	h_node(&c, 2)->persist_manual = true;
+	h_qemu_kill(&c, 1, "v");
+	h_advance(&c, 100);
+	assert_int_equal(h_epoch(&c, 3, "v"), 2); /* n1 and n3 acked: committed */
+	assert_int_equal(s->pre, 1);
+	assert_int_equal(s->lhb_run, 0);
+	h_advance(&c, 1000);
+	assert_int_equal(s->lhb_run, 0); /* E(v) is still not durable on n2 */
+	h_node(&c, 2)->persist_manual = false;
+	ev = h_ev(&c, 1, FSM_EV_PERSIST_DONE);
+	strcpy(ev.u.persisted.vm, "v");
+	ev.u.persisted.seq = 1000000;
+	h_step(&c, 1, &ev);
+	h_run(&c);
+	assert_int_equal(s->lhb_run, 1);
+	assert_int_equal(h_alone(&c, "v"), 1);
+	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_SOLO);
+
+	/* the other order: durable before the pre-command's reply */
+	h_free(&c);
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	s = h_q(&c, 2, "v");
+	s->hold_pre = true;
+	h_qemu_kill(&c, 1, "v");
+	h_advance(&c, 100);
+	assert_true(s->pre_held);
+	assert_int_equal(s->lhb_run, 0);
+	h_qemu_release_pre(&c, 2, "v");
+	assert_int_equal(s->lhb_run, 1);
+	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_SOLO);
+	assert_int_equal(c.step_errors, 0);
+	h_free(&c);
+}
+
 /* Rule 3: COLO broke with both alive (reset): the primary goes solo, the
  * secondary is stopped (killed: stale once E(v) passed it). */
 static void test_rule3_colo_broke_both_alive(void **state)
@@ -842,6 +889,7 @@ int main(void)
 		cmocka_unit_test(test_rule2_primary_node_lost),
 		cmocka_unit_test(test_rule2_self_policy_waits_w),
 		cmocka_unit_test(test_rule2_primary_qemu_gone),
+		cmocka_unit_test(test_rule2_pre_overlaps_commit_write),
 		cmocka_unit_test(test_rule3_colo_broke_both_alive),
 		cmocka_unit_test(test_rule4_inquorate_freezes_solo),
 		cmocka_unit_test(test_rule5_procdown_alone_never_fails_over),
