@@ -121,6 +121,7 @@ void fsm_vm_abort(struct fsm *f, struct fsm_vm *vm, const char *why,
 	vm->poll_due = 0;
 	vm->commit_early = false;
 	vm->commit_durable = false;
+	vm->posts_out = 0;
 	fsm_audit(f, vm, rule, why, out, first);
 }
 
@@ -136,6 +137,7 @@ static void seq_begin(struct fsm *f, struct fsm_vm *vm, enum fsm_seq_kind k,
 	vm->resent_lhb = false;
 	vm->commit_early = false;
 	vm->commit_durable = false;
+	vm->posts_out = 0;
 	(void)f;
 }
 
@@ -330,7 +332,12 @@ static void seq_step(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 		break;
 	case FSM_PH_POST:
 		if (vm->idx < vm->n_post) {
-			cmd(f, vm, FSM_QMP_POST, vm->idx, out);
+			/* the clean-up runs no side alone and QEMU runs in-band
+			 * commands in order: all of it goes at once, so that
+			 * QEMU reads the next command while it runs one */
+			vm->posts_out = vm->n_post - vm->idx;
+			for (unsigned i = vm->idx; i < vm->n_post; i++)
+				cmd(f, vm, FSM_QMP_POST, i, out);
 			break;
 		}
 		vm->ph = FSM_PH_QCOLO;
@@ -509,8 +516,14 @@ static bool tag_ok(const struct fsm *f, const struct fsm_vm *vm,
 		return false;
 	if (!fsm_mech(f, FSM_MECH_ACTION_TAGS))
 		return true;
-	return t->seq == vm->tag.seq && fsm_inst_eq(&t->inst, &vm->q.inst) &&
-	       vm->tag.vm == t->vm;
+	if (vm->ph == FSM_PH_POST && vm->posts_out) {
+		/* the clean-up's commands, answered in order: the next one */
+		if (t->seq != vm->tag.seq - (vm->posts_out - 1))
+			return false;
+	} else if (t->seq != vm->tag.seq) {
+		return false;
+	}
+	return fsm_inst_eq(&t->inst, &vm->q.inst) && vm->tag.vm == t->vm;
 }
 
 static void after_lhb(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
@@ -593,6 +606,7 @@ static void on_result(struct fsm *f, struct fsm_vm *vm,
 	if (r == FSM_RES_NOT_DELIVERED || r == FSM_RES_TIMEOUT) {
 		if (vm->ph == FSM_PH_KILLED)
 			return;
+		vm->posts_out = 0; /* the rest of the clean-up is resent */
 		vm->resume_ph = vm->ph;
 		vm->ph = FSM_PH_RECONNECT;
 		if (r == FSM_RES_TIMEOUT && vm->q.connected)
@@ -624,6 +638,10 @@ static void on_result(struct fsm *f, struct fsm_vm *vm,
 		if (r == FSM_RES_ERROR)
 			vm->cleanup_failed = true;
 		vm->idx++;
+		if (vm->posts_out && --vm->posts_out) {
+			vm->cmd_pending = true; /* the next of the clean-up */
+			break;
+		}
 		seq_step(f, vm, out);
 		break;
 	case FSM_PH_CONT:

@@ -126,6 +126,8 @@ struct fsm_vm {
 	enum fsm_qmp_cmd cmd;
 	bool failover_inflight;
 	bool resent_lhb;
+	unsigned posts_out;    /* post-failover commands written, unanswered:
+				* tags vm->tag.seq - posts_out + 1 .. tag.seq */
 	bool commit_early;     /* T committed, E(v) persisting while the yank or
 				* the pre-failover commands are out ... */
 	bool commit_durable;   /* ... and persisted since: the failover may go */

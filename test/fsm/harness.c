@@ -230,6 +230,12 @@ static void stub_exec(struct h_cluster *c, int i, int v, enum fsm_qmp_cmd cmd,
 		break;
 	case FSM_QMP_POST:
 		q->post++;
+		if (reply && q->hold_post) {
+			if (q->posts_held >= sizeof(q->held_post_tag) / sizeof(q->held_post_tag[0]))
+				abort();
+			q->held_post_tag[q->posts_held++] = *tag;
+			return;
+		}
 		if (q->post_error) {
 			if (reply)
 				result(c, i, tag, cmd, FSM_RES_ERROR);
@@ -598,7 +604,7 @@ static void arbiter_boot(struct h_cluster *c, int i)
 		set_name(ev.u.admin.vm, c->vm_names[v]);
 		ev.u.admin.peer_node = peer;
 		ev.u.admin.n_pre = 1;
-		ev.u.admin.n_post = 1;
+		ev.u.admin.n_post = c->n_post ? c->n_post : 1;
 		h_step(c, i, &ev);
 		if (nd->q[v].alive)
 			qemu_connect(c, i, (int)v);
@@ -952,6 +958,26 @@ void h_qemu_release_pre(struct h_cluster *c, uint32_t node, const char *vm)
 		return;
 	q->pre_held = false;
 	result(c, (int)node - 1, &q->held_pre_tag, FSM_QMP_PRE, FSM_RES_RETURN);
+	h_run(c);
+}
+
+void h_qemu_release_post(struct h_cluster *c, uint32_t node, const char *vm, bool lost)
+{
+	struct h_qemu *q = h_q(c, node, vm);
+	unsigned n = q->posts_held;
+	struct fsm_event ev;
+
+	q->hold_post = false;
+	q->posts_held = 0;
+	for (unsigned k = 0; k < n; k++)
+		result(c, (int)node - 1, &q->held_post_tag[k], FSM_QMP_POST,
+		       lost ? FSM_RES_NOT_DELIVERED : FSM_RES_RETURN);
+	if (lost) {
+		ev = h_ev(c, (int)node - 1, FSM_EV_QMP_LOST);
+		set_name(ev.u.qmp.vm, vm);
+		ev.u.qmp.inst = q->inst;
+		lq_push(c, (int)node - 1, &ev);
+	}
 	h_run(c);
 }
 

@@ -43,6 +43,9 @@ struct h_qemu {
 	bool hold_pre;          /* the same for pre-failover commands */
 	bool pre_held;
 	struct fsm_tag held_pre_tag;
+	bool hold_post;         /* post-failover replies wait for h_qemu_release_post() */
+	unsigned posts_held;
+	struct fsm_tag held_post_tag[8];
 	/* what happened physically */
 	int lhb_run;            /* x-colo-lost-heartbeat that started a failover */
 	int lhb_sent;           /* every x-colo-lost-heartbeat received */
@@ -123,6 +126,7 @@ struct h_cluster {
 	struct h_local *lq; /* H_QUEUE entries */
 	unsigned lq_head, lq_tail;
 	uint32_t pid_next;
+	unsigned n_post;    /* post-failover commands per VM side (0: 1) */
 	bool auto_fence_ok; /* fences succeed at once */
 	bool verbose;
 	int step_errors;
@@ -162,6 +166,9 @@ void h_qemu_colo_exit(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_complete(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_release_yank(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_release_pre(struct h_cluster *c, uint32_t node, const char *vm);
+/* answers the held post-failover commands, in order; a lost connection
+ * instead (NOT_DELIVERED for each) if lost */
+void h_qemu_release_post(struct h_cluster *c, uint32_t node, const char *vm, bool lost);
 void h_qemu_kill(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_restart(struct h_cluster *c, uint32_t node, const char *vm,
 		    enum fsm_colo_mode mode);

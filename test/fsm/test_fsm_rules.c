@@ -273,6 +273,60 @@ static void test_rule2_pre_overlaps_commit_write(void **state)
 	h_free(&c);
 }
 
+/* Rule 1 with a three-command clean-up whose replies are held. */
+static struct h_qemu *rule1_posts_held(struct h_cluster *c)
+{
+	struct fsm_config cfg = sc_config(FSM_FENCE_PACEMAKER, 0);
+	struct h_qemu *p;
+
+	h_init(c, 3, &cfg);
+	c->n_post = 3;
+	h_vm(c, "v", 1, 2);
+	h_boot(c);
+	p = h_q(c, 1, "v");
+	p->hold_post = true;
+	h_power_off(c, 2);
+	h_advance(c, SC_DETECT_MS);
+	h_partition(c, G13, NULL);
+	return p;
+}
+
+/* The post-failover clean-up goes out at once: it runs no side alone, and
+ * QEMU reads the next command while it runs one.  Confirmed only once every
+ * reply is in; a connection lost with replies out resends the rest. */
+static void test_post_list_pipelined(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *p;
+
+	(void)state;
+	p = rule1_posts_held(&c);
+	assert_int_equal(p->lhb_run, 1);
+	assert_int_equal(p->post, 3); /* all written before any reply */
+	assert_int_equal(p->posts_held, 3);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_FAILING_OVER);
+	h_advance(&c, 100);
+	assert_int_equal(p->post, 3);
+	h_qemu_release_post(&c, 1, "v", false);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_SOLO);
+	assert_int_equal(p->post, 3);
+	assert_int_equal(c.step_errors, 0);
+	h_free(&c);
+
+	p = rule1_posts_held(&c);
+	assert_int_equal(p->posts_held, 3);
+	h_qemu_release_post(&c, 1, "v", true);
+	h_advance(&c, 100);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_FAILING_OVER);
+	h_qmp_reconnect(&c, 1, "v");
+	h_advance(&c, 100);
+	assert_int_equal(p->post, 6); /* none was answered: all three again */
+	assert_int_equal(p->lhb_run, 1);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_SOLO);
+	assert_int_equal(c.step_errors, 0);
+	h_free(&c);
+}
+
 /* Rule 3: COLO broke with both alive (reset): the primary goes solo, the
  * secondary is stopped (killed: stale once E(v) passed it). */
 static void test_rule3_colo_broke_both_alive(void **state)
@@ -890,6 +944,7 @@ int main(void)
 		cmocka_unit_test(test_rule2_self_policy_waits_w),
 		cmocka_unit_test(test_rule2_primary_qemu_gone),
 		cmocka_unit_test(test_rule2_pre_overlaps_commit_write),
+		cmocka_unit_test(test_post_list_pipelined),
 		cmocka_unit_test(test_rule3_colo_broke_both_alive),
 		cmocka_unit_test(test_rule4_inquorate_freezes_solo),
 		cmocka_unit_test(test_rule5_procdown_alone_never_fails_over),
