@@ -31,7 +31,9 @@
 # Environment: LAB_ARB_LOG_LEVEL (arbiters' log_level, default debug), LAB_ARB_RT_PRIO
 # (their realtime_priority, default 10; 0 for normal scheduling), LAB_ARBD (another
 # colo-arbiterd binary to measure, with this build's helpers), COLO_MEM (guests' RAM in MiB,
-# default 128).
+# default 128), LAB_THP (always|madvise|never: the host's transparent_hugepage mode for the
+# run, restored afterwards; QEMU 7.2 allocates a secondary's COLO RAM cache without
+# MADV_HUGEPAGE, so under Debian's "madvise" it is 4 KiB pages, which its failover frees).
 # Everything is started through the lab and stopped by PID (lab.sh's EXIT trap).
 set -uo pipefail
 
@@ -46,9 +48,20 @@ while getopts "r:n:b:s:k:h" o; do
 	b) bdir=$OPTARG ;;
 	s) scen=$OPTARG ;;
 	k) keep=$OPTARG ;;
-	*) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
+thp=/sys/kernel/mm/transparent_hugepage/enabled
+if [ -n "${LAB_THP:-}" ]; then
+	case $LAB_THP in always|madvise|never) ;; *) echo "LAB_THP: always, madvise or never" >&2; exit 2 ;; esac
+	thp_was=$(sed 's/.*\[\(.*\)\].*/\1/' "$thp") || exit 1
+	echo "$LAB_THP" > "$thp" || exit 1
+	echo "# transparent_hugepage: $LAB_THP for this run (was $thp_was)"
+	LAB_THP="" "$0" "$@"
+	rc=$?
+	echo "$thp_was" > "$thp"
+	exit $rc
+fi
 export TOP_SRCDIR=$top TOP_BUILDDIR=$bdir COLO_REQUIRE_REAL=1
 . "$top/test/lab/lab.sh"
 . "$top/test/lab/colo.sh"
