@@ -517,8 +517,9 @@ static bool tag_ok(const struct fsm *f, const struct fsm_vm *vm,
 	if (!fsm_mech(f, FSM_MECH_ACTION_TAGS))
 		return true;
 	if (vm->ph == FSM_PH_POST && vm->posts_out) {
-		/* the clean-up's commands, answered in order: the next one */
-		if (t->seq != vm->tag.seq - (vm->posts_out - 1))
+		/* one of the clean-up's commands still out: QEMU answers them
+		 * in order, and a failure of any sends the rest again */
+		if (t->seq > vm->tag.seq || t->seq <= vm->tag.seq - vm->posts_out)
 			return false;
 	} else if (t->seq != vm->tag.seq) {
 		return false;

@@ -981,6 +981,17 @@ void h_qemu_release_post(struct h_cluster *c, uint32_t node, const char *vm, boo
 	h_run(c);
 }
 
+void h_qemu_post_result(struct h_cluster *c, uint32_t node, const char *vm, unsigned k,
+			enum fsm_cmd_result r)
+{
+	struct h_qemu *q = h_q(c, node, vm);
+
+	if (k >= q->posts_held)
+		abort();
+	result(c, (int)node - 1, &q->held_post_tag[k], FSM_QMP_POST, r);
+	h_run(c);
+}
+
 void h_qemu_kill(struct h_cluster *c, uint32_t node, const char *vm)
 {
 	struct h_qemu *q = h_q(c, node, vm);

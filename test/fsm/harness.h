@@ -169,6 +169,9 @@ void h_qemu_release_pre(struct h_cluster *c, uint32_t node, const char *vm);
 /* answers the held post-failover commands, in order; a lost connection
  * instead (NOT_DELIVERED for each) if lost */
 void h_qemu_release_post(struct h_cluster *c, uint32_t node, const char *vm, bool lost);
+/* delivers result r for the k-th held post-failover command alone */
+void h_qemu_post_result(struct h_cluster *c, uint32_t node, const char *vm, unsigned k,
+			enum fsm_cmd_result r);
 void h_qemu_kill(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_restart(struct h_cluster *c, uint32_t node, const char *vm,
 		    enum fsm_colo_mode mode);

@@ -325,6 +325,18 @@ static void test_post_list_pipelined(void **state)
 	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_SOLO);
 	assert_int_equal(c.step_errors, 0);
 	h_free(&c);
+
+	/* the first answered, then the last one's timeout before the second's
+	 * reply: the two unanswered go again */
+	p = rule1_posts_held(&c);
+	h_qemu_post_result(&c, 1, "v", 0, FSM_RES_RETURN);
+	p->hold_post = false; /* the ones sent again are answered */
+	h_qemu_post_result(&c, 1, "v", 2, FSM_RES_TIMEOUT);
+	h_advance(&c, 100);
+	assert_int_equal(p->post, 5);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_SOLO);
+	assert_int_equal(c.step_errors, 0);
+	h_free(&c);
 }
 
 /* Rule 3: COLO broke with both alive (reset): the primary goes solo, the
