@@ -992,6 +992,17 @@ void h_qemu_post_result(struct h_cluster *c, uint32_t node, const char *vm, unsi
 	h_run(c);
 }
 
+void h_persist_release(struct h_cluster *c, uint32_t node, const char *vm)
+{
+	struct fsm_event ev = h_ev(c, (int)node - 1, FSM_EV_PERSIST_DONE);
+
+	h_node(c, node)->persist_manual = false;
+	set_name(ev.u.persisted.vm, vm);
+	ev.u.persisted.seq = UINT64_MAX; /* every write so far */
+	h_step(c, (int)node - 1, &ev);
+	h_run(c);
+}
+
 void h_qemu_kill(struct h_cluster *c, uint32_t node, const char *vm)
 {
 	struct h_qemu *q = h_q(c, node, vm);

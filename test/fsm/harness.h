@@ -166,6 +166,8 @@ void h_qemu_colo_exit(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_complete(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_release_yank(struct h_cluster *c, uint32_t node, const char *vm);
 void h_qemu_release_pre(struct h_cluster *c, uint32_t node, const char *vm);
+/* node's held durable writes of vm complete (persist_manual off) */
+void h_persist_release(struct h_cluster *c, uint32_t node, const char *vm);
 /* answers the held post-failover commands, in order; a lost connection
  * instead (NOT_DELIVERED for each) if lost */
 void h_qemu_release_post(struct h_cluster *c, uint32_t node, const char *vm, bool lost);

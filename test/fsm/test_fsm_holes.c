@@ -600,11 +600,7 @@ static void test_m2_gate_rechecked_before_each_command(void **state)
 	h_advance(&c, SC_DETECT_MS);
 	h_partition(&c, G13, NULL);
 	h_partition(&c, G1, G3); /* n1 loses quorum before its write lands */
-	h_node(&c, 1)->persist_manual = false;
-	struct fsm_event ev = h_ev(&c, 0, FSM_EV_PERSIST_DONE);
-	strcpy(ev.u.persisted.vm, "v");
-	ev.u.persisted.seq = 1000000;
-	h_step(&c, 0, &ev);
+	h_persist_release(&c, 1, "v");
 	h_advance(&c, 500);
 	assert_int_equal(h_q(&c, 1, "v")->lhb_run, 0);
 	assert_int_equal(h_q(&c, 1, "v")->pre, 0);

@@ -139,7 +139,6 @@ static void test_rule1_yank_returns_before_commit(void **state)
 {
 	struct h_cluster c;
 	struct h_qemu *p = rule1_yank_held(&c, true);
-	struct fsm_event ev;
 
 	(void)state;
 	assert_true(p->yank_held);
@@ -147,12 +146,7 @@ static void test_rule1_yank_returns_before_commit(void **state)
 	assert_int_equal(h_epoch(&c, 1, "v"), 1); /* n1's ack is not durable yet */
 	assert_int_equal(p->pre, 0);
 	assert_int_equal(p->lhb_run, 0);
-	h_node(&c, 1)->persist_manual = false;
-	ev = h_ev(&c, 0, FSM_EV_PERSIST_DONE);
-	strcpy(ev.u.persisted.vm, "v");
-	ev.u.persisted.seq = 1000000;
-	h_step(&c, 0, &ev);
-	h_run(&c);
+	h_persist_release(&c, 1, "v");
 	assert_int_equal(h_epoch(&c, 1, "v"), 2);
 	assert_int_equal(p->pre, 1);
 	assert_int_equal(p->lhb_run, 1);
@@ -234,7 +228,6 @@ static void test_rule2_pre_overlaps_commit_write(void **state)
 {
 	struct h_cluster c;
 	struct h_qemu *s;
-	struct fsm_event ev;
 
 	(void)state;
 	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
@@ -247,12 +240,7 @@ static void test_rule2_pre_overlaps_commit_write(void **state)
 	assert_int_equal(s->lhb_run, 0);
 	h_advance(&c, 1000);
 	assert_int_equal(s->lhb_run, 0); /* E(v) is still not durable on n2 */
-	h_node(&c, 2)->persist_manual = false;
-	ev = h_ev(&c, 1, FSM_EV_PERSIST_DONE);
-	strcpy(ev.u.persisted.vm, "v");
-	ev.u.persisted.seq = 1000000;
-	h_step(&c, 1, &ev);
-	h_run(&c);
+	h_persist_release(&c, 2, "v");
 	assert_int_equal(s->lhb_run, 1);
 	assert_int_equal(h_alone(&c, "v"), 1);
 	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_SOLO);
