@@ -50,14 +50,21 @@ static json_t *epoch_json(const struct fsm_epoch *e)
 static json_t *rec_json(const struct fsm_persist *r)
 {
 	/* "vm" first: the epoch log finds a record's VM without parsing it */
-	return json_pack("{s:s,s:i,s:o,s:b,s:{s:I,s:I,s:o},s:I,s:b,s:o,s:b,s:o,s:I}",
-			 "vm", r->vm, "version", 1, "epoch", epoch_json(&r->epoch),
-			 "acked", r->acked, "acked_prop", "from_n", (json_int_t)r->acked_prop.from_n,
-			 "proposer", (json_int_t)r->acked_prop.proposer, "to",
-			 epoch_json(&r->acked_prop.to), "frozen_n", (json_int_t)r->frozen_n,
-			 "frozen", r->frozen, "frozen_inst", inst_json(&r->frozen_inst), "named",
-			 r->named, "named_inst", inst_json(&r->named_inst), "named_n",
-			 (json_int_t)r->named_n);
+	json_t *o = json_pack("{s:s,s:i,s:o,s:b,s:{s:I,s:I,s:o},s:I,s:b,s:o,s:b,s:o,s:I}",
+			      "vm", r->vm, "version", 1, "epoch", epoch_json(&r->epoch),
+			      "acked", r->acked, "acked_prop", "from_n",
+			      (json_int_t)r->acked_prop.from_n, "proposer",
+			      (json_int_t)r->acked_prop.proposer, "to", epoch_json(&r->acked_prop.to),
+			      "frozen_n", (json_int_t)r->frozen_n, "frozen", r->frozen, "frozen_inst",
+			      inst_json(&r->frozen_inst), "named", r->named, "named_inst",
+			      inst_json(&r->named_inst), "named_n", (json_int_t)r->named_n);
+
+	/* only when set: records stay as older daemons wrote and read them */
+	if (o && r->broke && json_object_set_new(o, "broke_inst", inst_json(&r->broke_inst))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 static int get_u64(json_t *o, const char *k, uint64_t *out)
@@ -127,6 +134,11 @@ static int rec_from(json_t *o, struct fsm_persist *r)
 	    inst_from(json_object_get(o, "named_inst"), &r->named_inst) ||
 	    get_u64(o, "named_n", &r->named_n))
 		return -EINVAL;
+	if (json_object_get(o, "broke_inst")) {
+		if (inst_from(json_object_get(o, "broke_inst"), &r->broke_inst))
+			return -EINVAL;
+		r->broke = true;
+	}
 	return 0;
 }
 

@@ -187,6 +187,9 @@ struct fsm_node *fsm_node_get(struct fsm *f, uint32_t nodeid, bool create)
 	 * a restarted arbiter thus uses its own start time (or later) */
 	fr->last_alive_mono = f->now_mono;
 	fr->last_alive_wall_ms = f->now_wall_ms;
+	/* rule 5 likewise: its arbiter, if away, is away since now at most,
+	 * not since boot (a restarted arbiter would fence at once) */
+	fr->arb_gone_mono = f->now_mono;
 	return fr;
 }
 
@@ -803,6 +806,18 @@ static int on_admin(struct fsm *f, const struct fsm_event *ev,
 	return 0;
 }
 
+/* The local side entered COLO again: an earlier exit no longer says that
+ * this pair broke. */
+static void forget_break(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
+{
+	vm->q.colo_exit_seen = false;
+	if (vm->p.broke) {
+		vm->p.broke = false;
+		memset(&vm->p.broke_inst, 0, sizeof(vm->p.broke_inst));
+		fsm_persist(f, vm, out);
+	}
+}
+
 static int on_qmp(struct fsm *f, const struct fsm_event *ev,
 		  struct fsm_actions *out)
 {
@@ -846,11 +861,19 @@ static int on_qmp(struct fsm *f, const struct fsm_event *ev,
 		break;
 	case FSM_EV_QMP_COLO_EXIT:
 		q->colo_exit_seen = true;
+		/* durable: this arbiter may restart before the peer's arbiter
+		 * has heard of the break, and no query would show it again */
+		if (ev->u.qmp.reason == FSM_REASON_ERROR && q->present &&
+		    !(vm->p.broke && fsm_inst_eq(&vm->p.broke_inst, &q->inst))) {
+			vm->p.broke = true;
+			vm->p.broke_inst = q->inst;
+			fsm_persist(f, vm, out);
+		}
 		break;
 	case FSM_EV_QMP_COLO_STATUS:
 		if (q->mode == FSM_MODE_NONE && ev->u.qmp.mode != FSM_MODE_NONE &&
 		    ev->u.qmp.mode != FSM_MODE_UNKNOWN)
-			q->colo_exit_seen = false; /* entered COLO again */
+			forget_break(f, vm, out); /* entered COLO again */
 		q->mode = ev->u.qmp.mode;
 		q->last_mode = ev->u.qmp.last_mode;
 		q->reason = ev->u.qmp.reason;
@@ -870,8 +893,9 @@ static int on_qmp(struct fsm *f, const struct fsm_event *ev,
 	case FSM_EV_QMP_MIGRATE:
 		/* entering COLO again (resync) starts a new pair: an exit
 		 * of the previous one no longer says this one broke */
-		if (ev->u.qmp.mig == FSM_MIG_COLO && q->mig != FSM_MIG_COLO)
-			q->colo_exit_seen = false;
+		if (ev->u.qmp.mig == FSM_MIG_COLO && q->mig != FSM_MIG_COLO &&
+		    q->mig != FSM_MIG_UNKNOWN) /* not the first read */
+			forget_break(f, vm, out);
 		q->mig = ev->u.qmp.mig;
 		break;
 	case FSM_EV_QMP_RESUME:

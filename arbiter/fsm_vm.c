@@ -75,9 +75,19 @@ void fsm_vm_report(const struct fsm *f, const struct fsm_vm *vm,
 	(void)f;
 }
 
+/* COLO_EXIT{error} of the local instance, seen now or, recorded, by an
+ * earlier incarnation of this arbiter (no query shows it again).  Not for
+ * eligibility: a secondary that broke was still in COLO at its epoch. */
+static bool side_broke(const struct fsm_vm *vm)
+{
+	return vm->q.colo_exit_seen ||
+	       (vm->p.broke && fsm_inst_eq(&vm->p.broke_inst, &vm->q.inst));
+}
+
 void fsm_vm_side(const struct fsm_vm *vm, struct fsm_side_report *side)
 {
 	*side = vm->q;
+	side->colo_exit_seen = side_broke(vm);
 	side->frozen = vm->p.frozen;
 	side->failover_inflight = vm->failover_inflight;
 }
@@ -719,10 +729,18 @@ void fsm_vm_new_instance(struct fsm *f, struct fsm_vm *vm,
 		vm->inst_named = true;
 		vm->inst_named_n = vm->p.named_n;
 	}
-	/* FROZEN(v, n) belongs to the frozen instance, not to its successor */
-	if (vm->p.frozen && !fsm_inst_eq(&vm->p.frozen_inst, inst)) {
-		vm->p.frozen = false;
-		vm->p.frozen_n = 0;
+	/* FROZEN(v, n) and a recorded break belong to their instance, not
+	 * to its successor */
+	if ((vm->p.frozen && !fsm_inst_eq(&vm->p.frozen_inst, inst)) ||
+	    (vm->p.broke && !fsm_inst_eq(&vm->p.broke_inst, inst))) {
+		if (!fsm_inst_eq(&vm->p.frozen_inst, inst)) {
+			vm->p.frozen = false;
+			vm->p.frozen_n = 0;
+		}
+		if (!fsm_inst_eq(&vm->p.broke_inst, inst)) {
+			vm->p.broke = false;
+			memset(&vm->p.broke_inst, 0, sizeof(vm->p.broke_inst));
+		}
 		fsm_persist(f, vm, out);
 	}
 }
@@ -749,7 +767,7 @@ static void rule_primary(struct fsm *f, struct fsm_vm *vm, bool peer_lost,
 	bool current = e->n == 0 ||
 		       (e->holder == local_id(f) && fsm_inst_eq(&e->hinst, &vm->q.inst));
 	bool qemu_gone = rep && rep->present && !rep->alive;
-	bool broke = vm->q.colo_exit_seen || (rep && rep->colo_exit_seen);
+	bool broke = side_broke(vm) || (rep && rep->colo_exit_seen);
 	const char *rule;
 
 	if (!current) {
@@ -806,7 +824,7 @@ static void rule_secondary(struct fsm *f, struct fsm_vm *vm, bool peer_lost,
 		lost = true; /* A7: pidfd exit reported by its arbiter */
 		rule = "rule2-primary-qemu-gone";
 	} else if (fsm_mech(f, FSM_MECH_ARB_TIMEOUT) &&
-		   pn && pn->in_ring && !pn->arb_member && vm->q.colo_exit_seen &&
+		   pn && pn->in_ring && !pn->arb_member && side_broke(vm) &&
 		   f->now_mono - pn->arb_gone_mono >= f->cfg.t_arb_ms) {
 		lost = need_fence = true;
 		rule = "rule5-arbiter-gone-fence";

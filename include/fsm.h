@@ -156,6 +156,11 @@ struct fsm_persist {
 	bool named;                  /* the local QEMU instance ... */
 	struct fsm_instance named_inst;
 	uint64_t named_n;            /* ... was last named by E(v) at named_n */
+	/* the local instance gave COLO_EXIT{error} and has not entered COLO
+	 * since: after a replication reset QEMU's queries still show both
+	 * sides in COLO, so the event is the only witness of the break */
+	bool broke;
+	struct fsm_instance broke_inst;
 };
 
 enum fsm_colo_mode {

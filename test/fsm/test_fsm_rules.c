@@ -327,6 +327,34 @@ static void test_post_list_pipelined(void **state)
 	h_free(&c);
 }
 
+/* A replication reset while the primary's arbiter is away: only the
+ * secondary's COLO_EXIT{error} tells (QEMU's queries still show both sides
+ * in COLO).  Its arbiter records the break, so restarting before the
+ * primary's arbiter is back does not forget it: the primary goes solo. */
+static void test_rule3_break_survives_restart(void **state)
+{
+	struct h_cluster c;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	h_arbiter_stop(&c, 1, FSM_CPG_PROCDOWN);
+	h_advance(&c, 100);
+	h_qemu_colo_exit(&c, 2, "v");
+	h_advance(&c, 100);
+	h_arbiter_stop(&c, 2, FSM_CPG_PROCDOWN);
+	h_advance(&c, 100);
+	h_arbiter_start(&c, 2);
+	h_advance(&c, 500);
+	assert_int_equal(h_q(&c, 1, "v")->lhb_run, 0);
+	h_arbiter_start(&c, 1);
+	h_advance(&c, 1000);
+	assert_int_equal(h_q(&c, 1, "v")->lhb_run, 1);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_SOLO);
+	assert_int_equal(h_node(&c, 2)->fences_requested[1], 0);
+	assert_int_equal(c.step_errors, 0);
+	h_free(&c);
+}
+
 /* Rule 3: COLO broke with both alive (reset): the primary goes solo, the
  * secondary is stopped (killed: stale once E(v) passed it). */
 static void test_rule3_colo_broke_both_alive(void **state)
@@ -945,6 +973,7 @@ int main(void)
 		cmocka_unit_test(test_rule2_primary_qemu_gone),
 		cmocka_unit_test(test_rule2_pre_overlaps_commit_write),
 		cmocka_unit_test(test_post_list_pipelined),
+		cmocka_unit_test(test_rule3_break_survives_restart),
 		cmocka_unit_test(test_rule3_colo_broke_both_alive),
 		cmocka_unit_test(test_rule4_inquorate_freezes_solo),
 		cmocka_unit_test(test_rule5_procdown_alone_never_fails_over),

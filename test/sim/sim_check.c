@@ -213,7 +213,7 @@ void sim_check_cmd(struct sim_world *w, unsigned node, unsigned v,
 	const struct sim_qemu *q = &w->q[node][v];
 
 	if (cmd == FSM_QMP_LOST_HEARTBEAT || cmd == FSM_QMP_CONT) {
-		const struct fsm_epoch *e = &n->disk[v].epoch;
+		const struct fsm_epoch *e = &n->durable[v].epoch;
 
 		/* 3. gate: sent from a quorate ring with the epoch committed */
 		/* a stalled corosync: outside once the others have formed a ring
@@ -239,7 +239,7 @@ void sim_check_cmd(struct sim_world *w, unsigned node, unsigned v,
 				    fsm_qmp_cmd_to_str(cmd), who(w, node, v), node + 1,
 				    n->ring, n->q_ring, n->q_quorate,
 				    n->stalled ? ", corosync stalled" : "");
-		else if (executes && (!n->disk_has[v] || e->kind != FSM_EPOCH_SOLO ||
+		else if (executes && (!n->durable_has[v] || e->kind != FSM_EPOCH_SOLO ||
 				      e->holder != node + 1 || !inst_eq(&e->hinst, &q->inst)))
 			sim_violate(w, 3, "%s sent to %s without a committed epoch naming "
 				    "it (disk: n=%llu %s holder n%u)",
