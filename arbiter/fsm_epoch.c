@@ -48,6 +48,16 @@ void fsm_epoch_adopt(struct fsm *f, struct fsm_vm *vm,
 			vm->colo_seen = true;
 			vm->colo_seen_n = e->n;
 		}
+		/* a COLO epoch naming this instance after it was frozen
+		 * supersedes the mark: a majority has verified it in a
+		 * protected pair since (a secondary Pacemaker started while
+		 * this node was inquorate, then resynchronised; sim seed
+		 * 2140468 left it frozen, unable to take over) */
+		if (e->kind == FSM_EPOCH_COLO && vm->p.frozen &&
+		    fsm_inst_eq(&vm->p.frozen_inst, &vm->q.inst) && vm->p.frozen_n < e->n) {
+			vm->p.frozen = false;
+			vm->p.frozen_n = 0;
+		}
 	}
 	fsm_persist(f, vm, out);
 	if (vm->prop_active) {

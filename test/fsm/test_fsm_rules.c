@@ -407,6 +407,53 @@ static void test_rule4_inquorate_freezes_solo(void **state)
 	h_free(&c);
 }
 
+/* A secondary started on an inquorate node is frozen (it looks alone:
+ * mode none, running); after the heal a resync takes it into COLO and a
+ * COLO epoch names it.  That supersedes its FROZEN mark: once the primary's
+ * node is lost, it takes over (sim seed 2140468 left it frozen for ever). */
+static void test_rule4_frozen_superseded_by_colo_epoch(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *p, *s;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	h_partition(&c, G13, G2);
+	h_advance(&c, 100);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_SOLO);
+	h_qemu_kill(&c, 2, "v");
+	h_advance(&c, 100);
+	h_qemu_restart(&c, 2, "v", FSM_MODE_NONE); /* Pacemaker's new secondary */
+	h_advance(&c, 100);
+	s = h_q(&c, 2, "v");
+	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_FROZEN);
+	assert_true(h_node(&c, 2)->disk[0].frozen);
+	h_heal(&c);
+	h_advance(&c, 1000);
+	/* the resync: both enter COLO, and the primary records the pair */
+	p = h_q(&c, 1, "v");
+	p->mode = FSM_MODE_PRIMARY;
+	p->mig = FSM_MIG_COLO;
+	s->mode = FSM_MODE_SECONDARY;
+	s->run = FSM_RUN_RUNNING;
+	h_qemu_facts(&c, 2, "v");
+	h_qemu_facts(&c, 1, "v");
+	h_advance(&c, 1000);
+	assert_int_equal(h_epoch(&c, 3, "v"), 3);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_PROTECTED);
+	assert_false(h_node(&c, 2)->disk[0].frozen);
+	h_power_off(&c, 1);
+	h_advance(&c, SC_DETECT_MS);
+	h_partition(&c, G23, NULL);
+	h_advance(&c, 1500);
+	h_fence_result(&c, 2, 1, true, 0);
+	h_advance(&c, 100);
+	assert_int_equal(s->lhb_run, 1);
+	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_SOLO);
+	assert_int_equal(c.step_errors, 0);
+	h_free(&c);
+}
+
 /* Rule 5: the peer's arbiter is gone (PROCDOWN) but its node lives: never
  * fail over on that alone (invariant 8).  Switched off: a fence and a
  * failover follow from a mere process exit. */
@@ -976,6 +1023,7 @@ int main(void)
 		cmocka_unit_test(test_rule3_break_survives_restart),
 		cmocka_unit_test(test_rule3_colo_broke_both_alive),
 		cmocka_unit_test(test_rule4_inquorate_freezes_solo),
+		cmocka_unit_test(test_rule4_frozen_superseded_by_colo_epoch),
 		cmocka_unit_test(test_rule5_procdown_alone_never_fails_over),
 		cmocka_unit_test(test_rule6_restart_rederives),
 		cmocka_unit_test(test_mech_fence_wait),
