@@ -731,18 +731,19 @@ void fsm_vm_new_instance(struct fsm *f, struct fsm_vm *vm,
 	}
 	/* FROZEN(v, n) and a recorded break belong to their instance, not
 	 * to its successor */
-	if ((vm->p.frozen && !fsm_inst_eq(&vm->p.frozen_inst, inst)) ||
-	    (vm->p.broke && !fsm_inst_eq(&vm->p.broke_inst, inst))) {
-		if (!fsm_inst_eq(&vm->p.frozen_inst, inst)) {
-			vm->p.frozen = false;
-			vm->p.frozen_n = 0;
-		}
-		if (!fsm_inst_eq(&vm->p.broke_inst, inst)) {
-			vm->p.broke = false;
-			memset(&vm->p.broke_inst, 0, sizeof(vm->p.broke_inst));
-		}
-		fsm_persist(f, vm, out);
+	bool drop_frozen = vm->p.frozen && !fsm_inst_eq(&vm->p.frozen_inst, inst);
+	bool drop_broke = vm->p.broke && !fsm_inst_eq(&vm->p.broke_inst, inst);
+
+	if (drop_frozen) {
+		vm->p.frozen = false;
+		vm->p.frozen_n = 0;
 	}
+	if (drop_broke) {
+		vm->p.broke = false;
+		memset(&vm->p.broke_inst, 0, sizeof(vm->p.broke_inst));
+	}
+	if (drop_frozen || drop_broke)
+		fsm_persist(f, vm, out);
 }
 
 /* ---- the rules ------------------------------------------------------- */
