@@ -56,11 +56,11 @@ if [ -n "${LAB_THP:-}" ]; then
 	case $LAB_THP in always|madvise|never) ;; *) echo "LAB_THP: always, madvise or never" >&2; exit 2 ;; esac
 	thp_was=$(sed 's/.*\[\(.*\)\].*/\1/' "$thp") || exit 1
 	echo "$LAB_THP" > "$thp" || exit 1
+	trap 'echo "$thp_was" > "$thp"' EXIT # also after Ctrl-C
+	trap 'exit 130' INT TERM
 	echo "# transparent_hugepage: $LAB_THP for this run (was $thp_was)"
 	LAB_THP="" "$0" "$@"
-	rc=$?
-	echo "$thp_was" > "$thp"
-	exit $rc
+	exit $?
 fi
 export TOP_SRCDIR=$top TOP_BUILDDIR=$bdir COLO_REQUIRE_REAL=1
 . "$top/test/lab/lab.sh"
