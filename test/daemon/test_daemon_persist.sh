@@ -25,13 +25,14 @@
 #     is moved into the log, pa keeps the log's newer record, no epoch-*.json remains
 #   8 an unreadable epoch-bad.json: the arbiter refuses to start its decision core (exit
 #     1, CRIT naming the file), and loses nothing: the file and the log stay as they were
+#   9 the same for a whole record whose "broke_inst" (a COLO_EXIT{error} kept) is malformed
 # TAP. Root; skips without the tools unless COLO_REQUIRE_REAL=1.
 set -u
 . "$TOP_SRCDIR/test/lab/lab.sh"
 . "$TOP_SRCDIR/test/daemon/daemon_lab.sh"
 dl_need_slowdisk
 
-echo "1..8"
+echo "1..9"
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
 dl_pair pa || { echo "Bail out! simulator refused the pair"; exit 1; }
 IOLOG="$LAB_DIR/n3/io.log"
@@ -151,5 +152,16 @@ dl_check "an unreadable older record: n3 exits 1 naming the file, the file and t
 	eval 'dl_wait 20 refused && { dl_arb_kill 3; [ $? = 1 ]; } &&
 	      [ "$(md5sum "$elog" "$st3/epoch-bad.json")" = "$sum_before" ]'
 grep "crit" "$LAB_DIR/n3/arb.log" | head -3 | sed 's/^/#   n3: /'
+# 9: a record that parses as JSON, with every field right but broke_inst
+legacy bad 3 | sed 's/}$/,"broke_inst":{"pid":5}}/' >"$st3/epoch-bad.json"
+sum_before=$(md5sum "$elog" "$st3/epoch-bad.json")
+dl_arb_start 3
+refused9() {
+	! kill -0 "${DL_ARB[3]}" 2>/dev/null &&
+		grep -q "\[crit\].*epoch-bad.json: unreadable epoch record" "$LAB_DIR/n3/arb.log"
+}
+dl_check "a record with a malformed broke_inst: n3 exits 1 naming the file, the file and the log unchanged" \
+	eval 'jq -e ".broke_inst.pid == 5" "$st3/epoch-bad.json" >/dev/null && dl_wait 20 refused9 &&
+	      { dl_arb_kill 3; [ $? = 1 ]; } && [ "$(md5sum "$elog" "$st3/epoch-bad.json")" = "$sum_before" ]'
 lab_down
 exit "$TAP_BAD"
