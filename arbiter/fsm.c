@@ -251,6 +251,24 @@ bool fsm_gate_open(const struct fsm *f)
 	return fsm_gate_reason(f) == NULL;
 }
 
+bool fsm_watchdog_may_pet(const struct fsm *f, int64_t now_mono, int64_t timeout_ms)
+{
+	int64_t stop_by = f->live_sent + f->cfg.liveness_bound_ms +
+			  f->cfg.self_fence_timeout_ms + f->cfg.kill_time_ms;
+
+	if (f->started && fsm_gate_open(f) && f->live_ok && now_mono + timeout_ms <= stop_by)
+		return true;
+	/* gate closed or its deadline near: only a node with nothing left
+	 * to stop may go on, since a reset would stop nothing */
+	for (unsigned i = 0; i < f->n_slots; i++) {
+		const struct fsm_vm *vm = fsm_vm_at(f, i);
+
+		if (vm->used && fsm_vm_watchdog_hold(f, vm))
+			return false;
+	}
+	return true;
+}
+
 /*
  * Rule 4: reasons to freeze solo sides.  A transient closure (ring ids not
  * yet agreeing, barrier running) closes the gate but freezes nothing.

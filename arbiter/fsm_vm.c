@@ -760,6 +760,17 @@ static bool needs_freeze(const struct fsm *f, const struct fsm_vm *vm)
 		!fsm_mech(f, FSM_MECH_FREEZE_SOLO_ONLY));
 }
 
+bool fsm_vm_watchdog_hold(const struct fsm *f, const struct fsm_vm *vm)
+{
+	if (!vm->local || !vm->q.present || !vm->q.alive)
+		return false;
+	if (vm->q.mode == FSM_MODE_UNKNOWN)
+		return vm->q.inst.pid != 0; /* a QEMU here, not read yet */
+	if (vm->p.frozen && vm->status == FSM_ST_FROZEN)
+		return false;
+	return vm->failover_inflight || needs_freeze(f, vm);
+}
+
 static void rule_primary(struct fsm *f, struct fsm_vm *vm, bool peer_lost,
 			 const struct fsm_side_report *rep,
 			 struct fsm_actions *out)

@@ -519,6 +519,17 @@ bool fsm_event_is_qmp(enum fsm_event_kind k);
 /* Is the A1 gate open right now (as of the last event)? */
 bool fsm_gate_open(const struct fsm *f);
 
+/*
+ * May a watchdog that resets this node `timeout_ms` after its last pet be
+ * petted at now_mono?  Yes while the gate is open and a reset that far ahead
+ * would still come before the own liveness deadline plus self_fence_timeout
+ * plus kill_time (the latest time by which rule 4 has stopped every local
+ * side that runs alone), or while no local side would need stopping.  So an
+ * arbiter that dies or hangs on a node cut off from the cluster has the node
+ * reset within that same bound, which `fence_policy = self` counts on.
+ */
+bool fsm_watchdog_may_pet(const struct fsm *f, int64_t now_mono, int64_t timeout_ms);
+
 /* Pure snapshot for `colo-arbiterctl status --json`. New reference. */
 json_t *fsm_status_json(const struct fsm *f);
 /* The same in parts: without "vms", and one entry of "vms" (NULL: no such

@@ -302,6 +302,8 @@ void fsm_vm_new_instance(struct fsm *f, struct fsm_vm *vm,
 			 const struct fsm_instance *inst, struct fsm_actions *out);
 void fsm_vm_set_status(struct fsm *f, struct fsm_vm *vm, enum fsm_vm_status st,
 		       uint32_t where, const char *why, struct fsm_actions *out);
+/* a local side that rule 4 would still have to stop (or one not read yet) */
+bool fsm_vm_watchdog_hold(const struct fsm *f, const struct fsm_vm *vm);
 
 /* audit.c */
 json_t *audit_record(const struct fsm *f, const struct fsm_event *ev,

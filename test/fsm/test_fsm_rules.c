@@ -407,6 +407,51 @@ static void test_rule4_inquorate_freezes_solo(void **state)
 	h_free(&c);
 }
 
+/* The node's watchdog (fsm_watchdog_may_pet): when n1's corosync stalls
+ * with a side running alone there, pets stop while the gate is still open,
+ * early enough that a reset `wd` after the last one comes within
+ * P + B + SFT + kill_time of the stall, the bound the survivor's self wait
+ * counts on; once rule 4 has frozen the side there is nothing left to stop
+ * and pets resume.  Sim seed 3076838: n1's arbiter died just before its
+ * liveness deadline, and a watchdog petted while the gate was open reset the
+ * node 4 s later, past the bound, with the VM running alone there. */
+static void test_watchdog_pet_bound(void **state)
+{
+	const int64_t wd = 4000;
+	struct h_cluster c;
+	struct fsm *f;
+	int64_t stall, bound, last = -1;
+	bool stopped_gate_open = false;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_SELF, 0);
+	solo_on_n1(&c);
+	f = h_node(&c, 1)->f;
+	assert_true(fsm_watchdog_may_pet(f, c.now, wd));
+	stall = c.now;
+	bound = stall + c.base.liveness_period_ms + c.base.liveness_bound_ms +
+		c.base.self_fence_timeout_ms + c.base.kill_time_ms;
+	h_node(&c, 1)->cpg_stalled = true;
+	for (int i = 0; i < 400 && h_q(&c, 1, "v")->run == FSM_RUN_RUNNING; i++) {
+		if (fsm_watchdog_may_pet(f, c.now, wd))
+			last = c.now;
+		else if (fsm_gate_open(f))
+			stopped_gate_open = true;
+		h_advance(&c, 50);
+	}
+	assert_int_equal(h_q(&c, 1, "v")->run, FSM_RUN_PAUSED);
+	assert_true(last >= stall);
+	assert_true(last + wd <= bound);
+	assert_true(stopped_gate_open);
+	h_advance(&c, 100);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_FROZEN);
+	assert_false(fsm_gate_open(f));
+	assert_true(fsm_watchdog_may_pet(f, c.now, wd));
+	/* the survivors' gate stays open: they pet on */
+	assert_true(fsm_watchdog_may_pet(h_node(&c, 3)->f, c.now, wd));
+	h_free(&c);
+}
+
 /* A secondary started on an inquorate node is frozen (it looks alone:
  * mode none, running); after the heal a resync takes it into COLO and a
  * COLO epoch names it.  That supersedes its FROZEN mark: once the primary's
@@ -1024,6 +1069,7 @@ int main(void)
 		cmocka_unit_test(test_rule3_colo_broke_both_alive),
 		cmocka_unit_test(test_rule4_inquorate_freezes_solo),
 		cmocka_unit_test(test_rule4_frozen_superseded_by_colo_epoch),
+		cmocka_unit_test(test_watchdog_pet_bound),
 		cmocka_unit_test(test_rule5_procdown_alone_never_fails_over),
 		cmocka_unit_test(test_rule6_restart_rederives),
 		cmocka_unit_test(test_mech_fence_wait),

@@ -199,6 +199,8 @@ struct sim_node {
 	const char *status_why[SIM_VMS];
 	bool fence_pending_for[SIM_NODES + 1];
 	int64_t outside_since;   /* outside every quorate ring (truth) */
+	bool wd_armed;           /* the node's watchdog runs (since its arbiter's start) ... */
+	int64_t last_pet;        /* ... and was last petted then */
 	/* ack ledger of invariant 4 (the checker's memory, not the disk) */
 	struct { unsigned vm; struct fsm_proposal p; } acks[SIM_ACKLOG];
 	unsigned n_acks;

@@ -1218,11 +1218,13 @@ static void arb_kill(struct sim_world *w, int i, enum fsm_cpg_reason why,
 		ev_at(w, e, w->now + 3);
 	}
 	if (why != FSM_CPG_LEAVE) {
+		/* the device resets the node WATCHDOG_MS after the last pet,
+		 * which fsm_watchdog_may_pet() allowed */
 		struct sim_ev *e = ev_new(w, EV_WATCHDOG);
 
 		e->node = i;
 		e->inc = n->inc;
-		ev_at(w, e, w->now + WATCHDOG_MS);
+		ev_at(w, e, n->last_pet + WATCHDOG_MS > w->now ? n->last_pet + WATCHDOG_MS : w->now);
 	}
 }
 
@@ -1267,6 +1269,12 @@ static void arb_start(struct sim_world *w, int i)
 	n->left_clean = false;
 	n->inc++;
 	n->n_writes = 0;
+	if (!n->wd_armed) {
+		/* opened by the arbiter; a restart finds it running, still
+		 * counting from the last pet of the one that died */
+		n->wd_armed = true;
+		n->last_pet = w->now;
+	}
 	trace(w, i, "arbiter starts");
 	for (unsigned v = 0; v < SIM_VMS; v++)
 		if (n->durable_has[v])
@@ -1325,6 +1333,7 @@ static void power_off(struct sim_world *w, int i, const char *why)
 	arb_kill(w, i, FSM_CPG_PROCDOWN, true);
 	w->last_break = w->now;
 	n->power = false;
+	n->wd_armed = false;
 	n->cs_up = false;
 	n->stalled = false;
 	n->egress = false;
@@ -1581,6 +1590,8 @@ static void step(struct sim_world *w, int i, struct fsm_event *ev)
 			    "acted (incremental re-derivation)", i + 1,
 			    fsm_event_kind_to_str(ev->kind));
 	do_actions(w, i, w->out);
+	if (n->f && n->arb_up && fsm_watchdog_may_pet(n->f, w->now, WATCHDOG_MS))
+		n->last_pet = w->now;
 }
 
 /* ---- faults ------------------------------------------------------------------- */
