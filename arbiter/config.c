@@ -136,6 +136,7 @@ enum vtype {
 	VT_SEC,     /* stored in seconds, written as a duration */
 	VT_IDENT,
 	VT_PATH,
+	VT_PATH_OPT,     /* a path or "" (none) */
 	VT_GROUP,
 	VT_MODE,
 	VT_LOGLEVEL,
@@ -165,6 +166,9 @@ static const struct key_def main_keys[CONFIG_KEY_COUNT] = {
 	    100, 60000),
 	KEY(CONFIG_KEY_SELF_WAIT, "self_wait", VT_MS_AUTO, self_wait_ms, 1000, 600000),
 	KEY(CONFIG_KEY_KILL_TIME, "kill_time", VT_MS, kill_time_ms, 10, 10000),
+	KEY(CONFIG_KEY_WATCHDOG_DEVICE, "watchdog_device", VT_PATH_OPT, watchdog_device, 0, 0),
+	KEY(CONFIG_KEY_WATCHDOG_TIMEOUT, "watchdog_timeout", VT_MS, watchdog_timeout_ms, 1000,
+	    60000),
 	KEY(CONFIG_KEY_T_ARB, "t_arb", VT_MS, t_arb_ms, 1000, 3600000),
 	KEY(CONFIG_KEY_SKEW_MAX, "skew_max", VT_SEC, skew_max_s, 0, 60),
 	KEY(CONFIG_KEY_STATE_PERIOD, "state_period", VT_MS, state_period_ms, 100, 600000),
@@ -209,6 +213,7 @@ void config_defaults(struct arb_config *c)
 	c->self_fence_timeout_ms = f.self_fence_timeout_ms;
 	c->self_wait_ms = f.self_wait_ms;
 	c->kill_time_ms = f.kill_time_ms;
+	c->watchdog_timeout_ms = CONFIG_WATCHDOG_TIMEOUT_DEFAULT_MS;
 	c->t_arb_ms = f.t_arb_ms;
 	c->skew_max_s = f.skew_max_s;
 	c->state_period_ms = f.state_period_ms;
@@ -327,6 +332,11 @@ static int main_set(struct config_lex *ps, struct arb_config *c, enum config_key
 		if (!why)
 			snprintf(field, d->size, "%s", v);
 		break;
+	case VT_PATH_OPT:
+		why = v[0] ? config_lex_path(v, d->size) : NULL;
+		if (!why)
+			snprintf(field, d->size, "%s", v);
+		break;
 	case VT_GROUP:
 		why = check_group(v);
 		if (!why)
@@ -417,6 +427,7 @@ static void main_print_value(struct config_sbuf *b, const struct arb_config *c, 
 		break;
 	case VT_IDENT:
 	case VT_PATH:
+	case VT_PATH_OPT:
 	case VT_GROUP:
 		config_sbuf_quoted(b, field);
 		break;
@@ -519,6 +530,26 @@ static int main_check(struct config_lex *ps, const struct arb_config *c)
 			 "quorate (SAFETY C3)",
 			 c->two_node ? "two_node" : "last_man_standing");
 		return -EINVAL;
+	}
+	if (c->watchdog_device[0]) {
+		/* petted only while a reset would still come before the own
+		 * liveness deadline + SFT + kill_time (fsm_watchdog_may_pet),
+		 * with the liveness message up to two periods old */
+		int64_t room = c->liveness_bound_ms + c->self_fence_timeout_ms + c->kill_time_ms -
+			       2 * c->liveness_period_ms;
+
+		if (c->watchdog_timeout_ms > room) {
+			char a[32], b[32];
+
+			fmt_ms(a, sizeof(a), c->watchdog_timeout_ms);
+			fmt_ms(b, sizeof(b), room);
+			ps->line = c->line_of[CONFIG_KEY_WATCHDOG_TIMEOUT];
+			config_lex_err(ps, "watchdog_timeout",
+				 "%s exceeds liveness_bound + self_fence_timeout + kill_time - "
+				 "2 x liveness_period = %s: the watchdog could not be petted "
+				 "even on a healthy node", a, b);
+			return -EINVAL;
+		}
 	}
 	if (c->self_wait_ms != 0 && !c->allow_unsafe) {
 		int64_t w = c->liveness_period_ms + c->liveness_bound_ms + c->self_fence_timeout_ms +

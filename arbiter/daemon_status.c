@@ -46,7 +46,7 @@ static json_t *side_json(const struct fsm_side_report *s, bool local)
 
 static json_t *cluster_json(struct daemon *d, json_t *fs)
 {
-	json_t *members = json_array();
+	json_t *members = json_array(), *o;
 	char r[MEMBERSHIP_RING_ID_STRLEN], q[MEMBERSHIP_RING_ID_STRLEN];
 	const char *gate_reason = fs ? json_string_value(json_object_get(fs, "gate_closed")) :
 				  "not started";
@@ -55,7 +55,7 @@ static json_t *cluster_json(struct daemon *d, json_t *fs)
 		json_array_append_new(members, json_integer(d->members[i]));
 	membership_ring_id_to_str(&d->ring, r, sizeof(r));
 	membership_ring_id_to_str(&d->qring, q, sizeof(q));
-	return json_pack("{s:b,s:s,s:s,s:o,s:s,s:s?,s:{s:b,s:b},s:s,s:s}",
+	o = json_pack("{s:b,s:s,s:s,s:o,s:s,s:s?,s:{s:b,s:b},s:s,s:s}",
 			 "quorate", d->quorate, "ring_id", r, "quorum_ring_id", q,
 			 "members", members,
 			 "gate", d->fsm && fsm_gate_open(d->fsm) ? "open" : "closed",
@@ -63,6 +63,11 @@ static json_t *cluster_json(struct daemon *d, json_t *fs)
 			 d->ipc_quorum, "fence_policy",
 			 fsm_fence_policy_to_str(d->cfg.fence_policy), "no_quorum",
 			 d->cfg.no_quorum == FSM_NOQUORUM_KILL ? "kill" : "freeze");
+	if (o)
+		json_object_set_new(o, "watchdog", json_string(d->wdog_fd < 0 ? "none" :
+							       d->wdog_petting ? "petted" :
+							       "not petted"));
+	return o;
 }
 
 static json_t *vm_json(struct daemon *d, struct daemon_vm *v)

@@ -265,6 +265,7 @@ int main(int argc, char **argv)
 	if (!d)
 		return 1;
 	d->audit_fd = -1;
+	d->wdog_fd = -1;
 	d->config_path = config;
 	d->foreground = fg;
 	memset(&err, 0, sizeof(err));
@@ -309,6 +310,8 @@ int main(int argc, char **argv)
 		qb_log(LOG_ERR, "cannot start the I/O worker thread (%s): records are written "
 		       "in the loop", strerror(errno));
 	daemon_sched_apply(d);
+	if (daemon_watchdog_open(d))
+		goto out;
 	if (daemon_registry_load(d, false))
 		qb_log(LOG_ERR, "some VM files were refused (see above); the others are used");
 	mc.group = d->cfg.cpg_group;
@@ -340,6 +343,8 @@ out:
 	daemon_log_drop_free(d);
 	daemon_status_stop(d);
 	daemon_mem_stop(d);
+	/* a refused start (fsm_failed) or a setup failure leaves it counting */
+	daemon_watchdog_close(d, rc == 0 && !d->fsm_failed);
 	if (d->loop) {
 		if (d->notify && d->watchdog_usec >= 3000)
 			qb_loop_timer_del(d->loop, d->wd_timer);

@@ -251,6 +251,10 @@ static void render_cluster(struct sb *b, const json_t *st)
 	sb_field(b, cl, "fence_policy");
 	sb_printf(b, ", no-quorum ");
 	sb_field(b, cl, "no_quorum");
+	if (jhas_str(cl, "watchdog")) {
+		sb_printf(b, ", watchdog ");
+		sb_field(b, cl, "watchdog");
+	}
 	sb_printf(b, "; corosync IPC: cpg %s, quorum %s\n",
 		  jyesno(ipc, "cpg", "up", "DOWN"),
 		  jyesno(ipc, "quorum", "up", "DOWN"));

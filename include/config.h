@@ -51,6 +51,8 @@
 #define CONFIG_LOG_LEVEL_DEFAULT "info"
 /* SCHED_RR, above every normal task (the VMs), below corosync (99) */
 #define CONFIG_REALTIME_PRIORITY_DEFAULT 10
+/* sbd's default watchdog timeout */
+#define CONFIG_WATCHDOG_TIMEOUT_DEFAULT_MS 5000
 
 struct config_error {
 	char file[256];
@@ -72,6 +74,8 @@ enum config_key {
 	CONFIG_KEY_SELF_FENCE_TIMEOUT,
 	CONFIG_KEY_SELF_WAIT,
 	CONFIG_KEY_KILL_TIME,
+	CONFIG_KEY_WATCHDOG_DEVICE,
+	CONFIG_KEY_WATCHDOG_TIMEOUT,
 	CONFIG_KEY_T_ARB,
 	CONFIG_KEY_SKEW_MAX,
 	CONFIG_KEY_STATE_PERIOD,
@@ -108,6 +112,8 @@ struct arb_config {
 	int64_t self_fence_timeout_ms;
 	int64_t self_wait_ms;       /* 0: auto (the fsm computes W, A4) */
 	int64_t kill_time_ms;
+	char watchdog_device[ARB_PATH_MAX]; /* "": none */
+	int64_t watchdog_timeout_ms;
 	int64_t t_arb_ms;
 	int64_t skew_max_s;
 	int64_t state_period_ms;

@@ -122,6 +122,12 @@ struct daemon {
 	struct daemon_fence *fences;
 	struct daemon_fence_backoff *fence_backoff; /* FSM_MAX_NODES slots */
 
+	/* watchdog_device (daemon_watchdog.c) */
+	int wdog_fd;              /* -1: none */
+	int64_t wdog_timeout_ms;  /* as the device took it */
+	qb_loop_timer_handle wdog_timer;
+	bool wdog_armed, wdog_petting;
+
 	/* systemd */
 	bool notify;              /* NOTIFY_SOCKET set */
 	uint64_t watchdog_usec;
@@ -207,6 +213,12 @@ void daemon_audit_close(struct daemon *d);
 /* ---- daemon_fence.c ---- */
 void daemon_fence_start(struct daemon *d, uint32_t nodeid);
 void daemon_fence_free_all(struct daemon *d);
+
+/* ---- daemon_watchdog.c ---- */
+/* 0, or -errno when the configured device cannot be opened (CRIT logged) */
+int daemon_watchdog_open(struct daemon *d);
+/* disarm: a clean stop (the magic close); else the device keeps counting */
+void daemon_watchdog_close(struct daemon *d, bool disarm);
 
 /* ---- daemon_notify.c ---- */
 void daemon_notify_init(struct daemon *d);

@@ -1,0 +1,90 @@
+#!/bin/bash
+# test_daemon_watchdog.sh: watchdog_device on a real 3-node corosync cluster (token 1000).
+# The device is a regular file per node here: the daemon writes a byte per pet, and
+# nothing resets the machine (a real /dev/watchdog would reboot the host running the lab).
+#   1 a watchdog_device that cannot be opened: n3's arbiter refuses to start (exit 1,
+#     CRIT naming the device)
+#   2 pair ia protected: every arbiter pets its file (it grows), status says "petted"
+#   3 n1 runs ia alone, then its own interface drops everything (its corosync stalls, no
+#     quorum notification comes): n1 stops petting while its gate is still open, at least
+#     1.5 s before the gate closes on its liveness deadline (5 s timeout - 2 s SFT - 0.5 s
+#     kill_time = 2.5 s expected), then freezes ia, then pets again (nothing left to stop)
+#   4 n2 and n3, quorate, pet on meanwhile
+#   5 SIGTERM: n2 exits 0 and its file ends with the magic close 'V'; kill -9 of n3:
+#     no 'V' (a crash leaves a real device counting)
+# TAP. Root; skips without the tools unless COLO_REQUIRE_REAL=1.
+set -u
+. "$TOP_SRCDIR/test/lab/lab.sh"
+. "$TOP_SRCDIR/test/daemon/daemon_lab.sh"
+dl_need
+
+st() { dl_jq "$1" ".vms[] | select(.name==\"$2\") | .status==\"$3\""; }
+wd() { echo "$LAB_DIR/n$1/watchdog"; }
+wd_conf() { # node path
+	sed -i '/^watchdog_device = /d' "$LAB_DIR/n$1/arb.conf"
+	echo "watchdog_device = \"$2\"" >>"$LAB_DIR/n$1/arb.conf"
+}
+size() { stat -c %s "$(wd "$1")"; }
+grows() { # node: the file grows within 3 s
+	local a
+	a=$(size "$1")
+	dl_wait 3 eval "[ \$(size $1) -gt $a ]"
+}
+# a log line's time of day in ms ("Nov 26 14:28:26.851 colo-arbiterd ...")
+line_ms() { awk '{ split($3, t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4]; exit }'; }
+
+echo "1..5"
+dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
+dl_pair ia || { echo "Bail out! simulator refused the pair"; exit 1; }
+for i in 1 2 3; do : >"$(wd "$i")"; wd_conf "$i" "$(wd "$i")"; done
+
+# 1
+wd_conf 3 "$LAB_DIR/n3/no-such-watchdog"
+dl_arb_start 3
+refused() {
+	! kill -0 "${DL_ARB[3]}" 2>/dev/null &&
+		grep -q "\[crit\].*watchdog_device .*no-such-watchdog: No such file" "$LAB_DIR/n3/arb.log"
+}
+dl_check "an unopenable watchdog_device: n3 refuses to start (exit 1, CRIT naming it)" \
+	eval 'dl_wait 20 refused && { dl_arb_kill 3; [ $? = 1 ]; }'
+wd_conf 3 "$(wd 3)"
+
+# 2
+for i in 1 2 3; do dl_arb_start "$i"; done
+dl_wait 30 eval 'st 1 ia protected && st 2 ia protected'
+dl_check "ia protected: n1, n2 and n3 pet their watchdog (each file grows; status says petted)" \
+	eval 'grows 1 && grows 2 && grows 3 && dl_jq 1 ".cluster.watchdog==\"petted\"" &&
+	      dl_jq 3 ".cluster.watchdog==\"petted\""'
+
+# 3, 4
+dl_sim '{"cmd":"kill","name":"ias"}' '{"cmd":"checkpoint","name":"iap"}' >/dev/null
+dl_wait 20 st 1 ia solo
+log1="$LAB_DIR/n1/arb.log"
+mark=$(wc -l <"$log1")
+lab_isolate 1
+paused() { dl_sim_state iap | dl_jqe '.running == false'; }
+again() { grep -q "watchdog .*: petted again" "$LAB_DIR/n1/arb.log"; }
+dl_wait 30 paused
+dl_wait 10 again
+after() { grep -n "$1" "$log1" | awk -F: -v m="$mark" '$1 > m { print $1; exit }'; } # first line after the cut
+n_stop=$(after "watchdog .*: no longer petted")
+n_closed=$(after "gate open -> closed")
+n_frozen=$(after "vm=ia: .*-> frozen")
+n_again=$(after "watchdog .*: petted again")
+lead=$(( $(sed -n "${n_closed:-1}p" "$log1" | line_ms) - $(sed -n "${n_stop:-1}p" "$log1" | line_ms) ))
+echo "# n1: pets stopped ${lead} ms before its gate closed (lines $n_stop, $n_closed, frozen $n_frozen, again $n_again)"
+dl_check "n1 isolated with ia alone: pets stop >= 1.5 s before the gate closes, then ia is frozen, then pets resume" \
+	eval '[ -n "$n_stop" ] && [ -n "$n_closed" ] && [ -n "$n_frozen" ] && [ -n "$n_again" ] &&
+	      [ "$n_stop" -lt "$n_closed" ] && [ "$n_closed" -lt "$n_frozen" ] &&
+	      [ "$n_frozen" -lt "$n_again" ] && [ "$lead" -ge 1500 ]'
+dl_check "n2 and n3 pet on while n1 is cut off" eval 'grows 2 && grows 3'
+lab_heal 1
+
+# 5
+dl_arb_kill 2 TERM
+rc2=$?
+dl_arb_kill 3 KILL
+dl_check "SIGTERM: n2 exits 0 and disarms (its file ends with 'V'); kill -9 of n3 does not" \
+	eval '[ "$rc2" = 0 ] && [ "$(tail -c 1 "$(wd 2)")" = V ] && [ "$(tail -c 1 "$(wd 3)")" = p ]'
+lab_down
+exit "$TAP_BAD"
