@@ -98,15 +98,16 @@ static void vm_post(struct daemon_vm *v, struct fsm_event *ev)
 
 /* ---- pidfd ------------------------------------------------------------- */
 
+/* the watch goes before the descriptor: epoll keys on the open file */
 static void pidfd_close(struct daemon_vm *v)
 {
 	if (v->pidfd >= 0) {
-		if (v->pidfd_polled)
-			qb_loop_poll_del(v->d->loop, v->pidfd);
+		if (v->pidfd_w)
+			fdhub_del(v->d->hub_pidfd, v->pidfd_w);
 		close(v->pidfd);
 	}
 	v->pidfd = -1;
-	v->pidfd_polled = false;
+	v->pidfd_w = NULL;
 }
 
 static int32_t pidfd_ready(int32_t fd, int32_t revents, void *data)
@@ -119,11 +120,9 @@ static int32_t pidfd_ready(int32_t fd, int32_t revents, void *data)
 	qb_log(LOG_NOTICE, "node=%u vm=%s: QEMU pid %u exited (pidfd)", v->d->nodeid,
 	       v->cfg.name, v->inst.pid);
 	ev_init(&ev, FSM_EV_QEMU_EXITED, v);
-	v->pidfd_polled = false; /* returning -1 removes the source */
-	close(v->pidfd);
-	v->pidfd = -1;
+	pidfd_close(v);
 	vm_post(v, &ev);
-	return -1;
+	return 0;
 }
 
 static void pidfd_watch(struct daemon_vm *v, pid_t pid)
@@ -143,8 +142,10 @@ static void pidfd_watch(struct daemon_vm *v, pid_t pid)
 		return;
 	}
 	v->pidfd = fd;
-	if (qb_loop_poll_add(v->d->loop, QB_LOOP_HIGH, fd, POLLIN, v, pidfd_ready) == 0)
-		v->pidfd_polled = true;
+	v->pidfd_w = fdhub_add(v->d->hub_pidfd, fd, POLLIN, pidfd_ready, v);
+	if (!v->pidfd_w)
+		qb_log(LOG_ERR, "node=%u vm=%s: cannot watch the pidfd of pid %d: %s",
+		       v->d->nodeid, v->cfg.name, (int)pid, strerror(errno));
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -868,6 +869,7 @@ void daemon_vm_activate(struct daemon *d, struct daemon_vm *v, int adopt_fd)
 	qc.cmdset_cache = d->qmp_cmdsets;
 	qc.path = v->cfg.qmp;
 	qc.first_id = d->qmp_first_id;
+	qc.hub = d->hub_qmp;
 	d->qmp_first_id += 1000000;
 	v->qc = qmp_client_new(d->loop, &qc, &cb, v);
 	if (!v->qc) {

@@ -296,6 +296,10 @@ int main(int argc, char **argv)
 	d->loop = qb_loop_create();
 	if (!d->loop)
 		goto out;
+	d->hub_qmp = fdhub_new(d->loop, QB_LOOP_MED);
+	d->hub_pidfd = fdhub_new(d->loop, QB_LOOP_HIGH);
+	if (!d->hub_qmp || !d->hub_pidfd)
+		goto out;
 	daemon_log_init(d);
 	qb_log(LOG_NOTICE, "colo-arbiterd %s starting (config %s, pid %d)", COLO_VERSION,
 	       config, (int)getpid());
@@ -337,6 +341,8 @@ out:
 	daemon_control_stop(d);
 	membership_free(d->mem);
 	daemon_vm_free_all(d);
+	fdhub_free(d->hub_qmp);
+	fdhub_free(d->hub_pidfd);
 	daemon_fence_free_all(d);
 	daemon_core_free(d);
 	daemon_audit_close(d);

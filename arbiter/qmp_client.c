@@ -13,6 +13,7 @@
 #include "qmp_client.h"
 
 #include "compiler.h"
+#include "fdhub.h"
 #include "qmp_framer.h"
 
 #include <errno.h>
@@ -91,6 +92,7 @@ struct qmp_client {
 	bool started;
 	int fd;
 	bool polled;
+	struct fdhub_watch *hw;  /* polled through cfg.hub */
 	int poll_events;
 	bool connecting;         /* non-blocking connect() in progress */
 	unsigned conn_gen;       /* bumped on every close */
@@ -334,6 +336,32 @@ static void cmd_complete(struct qmp_client *c, struct qmp_cmd *cmd,
 
 /* ----------------------------------------------------- connection */
 
+/* the socket's poll registration: the loop's own, or a watch of cfg.hub */
+static int watch_add(struct qmp_client *c, int fd, int events)
+{
+	if (!c->cfg.hub)
+		return qb_loop_poll_add(c->loop, QB_LOOP_MED, fd, events, c, client_dispatch);
+	c->hw = fdhub_add(c->cfg.hub, fd, events, client_dispatch, c);
+	return c->hw ? 0 : -1;
+}
+
+static int watch_mod(struct qmp_client *c, int events)
+{
+	if (!c->cfg.hub)
+		return qb_loop_poll_mod(c->loop, QB_LOOP_MED, c->fd, events, c, client_dispatch);
+	return fdhub_mod(c->cfg.hub, c->hw, events);
+}
+
+static void watch_del(struct qmp_client *c)
+{
+	if (!c->cfg.hub) {
+		qb_loop_poll_del(c->loop, c->fd);
+		return;
+	}
+	fdhub_del(c->cfg.hub, c->hw);
+	c->hw = NULL;
+}
+
 static void poll_update(struct qmp_client *c)
 {
 	int ev = POLLIN;
@@ -343,8 +371,7 @@ static void poll_update(struct qmp_client *c)
 	if (c->connecting || c->out_len > c->out_off)
 		ev |= POLLOUT;
 	if (ev != c->poll_events) {
-		if (qb_loop_poll_mod(c->loop, QB_LOOP_MED, c->fd, ev, c,
-				     client_dispatch) == 0)
+		if (watch_mod(c, ev) == 0)
 			c->poll_events = ev;
 	}
 }
@@ -482,7 +509,7 @@ static struct cmd_list close_socket(struct qmp_client *c)
 
 	if (c->fd >= 0) {
 		if (c->polled)
-			qb_loop_poll_del(c->loop, c->fd);
+			watch_del(c);
 		close(c->fd);
 	}
 	c->fd = -1;
@@ -1210,8 +1237,7 @@ static void client_connect(struct qmp_client *c)
 	c->fd = fd;
 	c->connecting = rc < 0;
 	c->poll_events = c->connecting ? POLLOUT : POLLIN;
-	if (qb_loop_poll_add(c->loop, QB_LOOP_MED, fd, c->poll_events, c,
-			     client_dispatch) != 0) {
+	if (watch_add(c, fd, c->poll_events) != 0) {
 		c->fd = -1;
 		close(fd);
 		snprintf(why, sizeof(why), "qb_loop_poll_add failed");
@@ -1397,8 +1423,7 @@ int qmp_client_adopt_fd(struct qmp_client *c, int fd,
 		return -EINVAL;
 	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
-	if (qb_loop_poll_add(c->loop, QB_LOOP_MED, fd, POLLIN, c,
-			     client_dispatch) != 0)
+	if (watch_add(c, fd, POLLIN) != 0)
 		return -EIO;
 	if (c->reconnect_armed) {
 		qb_loop_timer_del(c->loop, c->reconnect_timer);

@@ -11,6 +11,7 @@
 #define COLO_ARBITER_DAEMON_H
 
 #include "config.h"
+#include "fdhub.h"
 #include "fsm.h"
 #include "membership.h"
 #include "peer_msg.h"
@@ -35,7 +36,7 @@ struct daemon_vm {
 	struct qmp_client *qc;
 	struct fsm_instance inst; /* of the connected QEMU; pid 0: none */
 	int pidfd;                /* -1: none */
-	bool pidfd_polled;
+	struct fdhub_watch *pidfd_w; /* in d->hub_pidfd */
 	bool fd_stored;           /* handed to systemd's fd store */
 	const char *refused;      /* QEMU without COLO: out of the fsm, status "refused" */
 	/* status as the fsm last reported it */
@@ -121,6 +122,10 @@ struct daemon {
 
 	struct daemon_fence *fences;
 	struct daemon_fence_backoff *fence_backoff; /* FSM_MAX_NODES slots */
+
+	/* one poll entry of the loop for all QMP sockets, one for all pidfds
+	 * (fdhub.h: libqb walks every entry on every turn) */
+	struct fdhub *hub_qmp, *hub_pidfd;
 
 	/* watchdog_device (daemon_watchdog.c) */
 	int wdog_fd;              /* -1: none */

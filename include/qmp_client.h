@@ -88,6 +88,7 @@ struct qmp_result {
 };
 
 struct qmp_client;
+struct fdhub;
 
 /*
  * Command lists shared between clients: query-commands' answer (some 250
@@ -141,6 +142,9 @@ struct qmp_client_config {
 	bool no_oob;                    /* do not ask for oob even if offered */
 	struct qmp_cmdset_cache *cmdset_cache; /* NULL: the client keeps its
 					 * own copy of the command list */
+	struct fdhub *hub;              /* NULL: the socket is a poll entry of
+					 * the loop; else a watch of this hub
+					 * (fdhub.h: many clients per loop) */
 	uint64_t first_id;              /* 0: 1. Use a value unique per process
 					 * start (e.g. realtime in us) when
 					 * adopting fds, so that late replies

@@ -1,0 +1,157 @@
+/*
+ * fdhub.c: many descriptors behind one libqb poll entry (see fdhub.h).
+ */
+#include "fdhub.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+/* events taken per turn of the loop; more stay ready for the next turn,
+ * so that one busy hub does not starve the loop's other sources */
+#define FDHUB_BATCH 64
+
+struct fdhub_watch {
+	int fd;
+	fdhub_fn fn;
+	void *data;
+	bool dead;
+	struct fdhub_watch *next_dead;
+};
+
+struct fdhub {
+	qb_loop_t *loop;
+	enum qb_loop_priority p;
+	int epfd;
+	unsigned n;
+	int depth;                  /* dispatches on the stack */
+	struct fdhub_watch *dead;   /* removed during a dispatch: freed after it */
+};
+
+static uint32_t to_epoll(int32_t ev)
+{
+	return ((ev & POLLIN) ? EPOLLIN : 0) | ((ev & POLLOUT) ? EPOLLOUT : 0);
+}
+
+static int32_t to_poll(uint32_t ev)
+{
+	return ((ev & EPOLLIN) ? POLLIN : 0) | ((ev & EPOLLOUT) ? POLLOUT : 0) |
+	       ((ev & EPOLLERR) ? POLLERR : 0) | ((ev & EPOLLHUP) ? POLLHUP : 0);
+}
+
+static int32_t hub_ready(int32_t fd, int32_t revents, void *data)
+{
+	struct fdhub *h = data;
+	struct epoll_event ev[FDHUB_BATCH];
+	int n;
+
+	(void)fd;
+	(void)revents;
+	n = epoll_wait(h->epfd, ev, FDHUB_BATCH, 0);
+	h->depth++;
+	for (int i = 0; i < n; i++) {
+		struct fdhub_watch *w = ev[i].data.ptr;
+
+		if (!w->dead && w->fn(w->fd, to_poll(ev[i].events), w->data) < 0 && !w->dead)
+			fdhub_del(h, w);
+	}
+	if (--h->depth == 0) {
+		while (h->dead) {
+			struct fdhub_watch *w = h->dead;
+
+			h->dead = w->next_dead;
+			free(w);
+		}
+	}
+	return 0;
+}
+
+struct fdhub *fdhub_new(qb_loop_t *loop, enum qb_loop_priority p)
+{
+	struct fdhub *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->loop = loop;
+	h->p = p;
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (h->epfd < 0 || qb_loop_poll_add(loop, p, h->epfd, POLLIN, h, hub_ready) != 0) {
+		int err = h->epfd < 0 ? errno : EIO;
+
+		if (h->epfd >= 0)
+			close(h->epfd);
+		free(h);
+		errno = err;
+		return NULL;
+	}
+	return h;
+}
+
+void fdhub_free(struct fdhub *h)
+{
+	if (!h)
+		return;
+	qb_loop_poll_del(h->loop, h->epfd);
+	close(h->epfd);
+	while (h->dead) {
+		struct fdhub_watch *w = h->dead;
+
+		h->dead = w->next_dead;
+		free(w);
+	}
+	free(h);
+}
+
+struct fdhub_watch *fdhub_add(struct fdhub *h, int fd, int32_t events,
+			      fdhub_fn fn, void *data)
+{
+	struct fdhub_watch *w = calloc(1, sizeof(*w));
+	struct epoll_event ev = { .events = to_epoll(events) };
+
+	if (!w)
+		return NULL;
+	w->fd = fd;
+	w->fn = fn;
+	w->data = data;
+	ev.data.ptr = w;
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int err = errno;
+
+		free(w);
+		errno = err;
+		return NULL;
+	}
+	h->n++;
+	return w;
+}
+
+int fdhub_mod(struct fdhub *h, struct fdhub_watch *w, int32_t events)
+{
+	struct epoll_event ev = { .events = to_epoll(events), .data.ptr = w };
+
+	return epoll_ctl(h->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
+void fdhub_del(struct fdhub *h, struct fdhub_watch *w)
+{
+	if (!w || w->dead)
+		return;
+	/* fails harmlessly if the callback closed fd: that removed it */
+	(void)epoll_ctl(h->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	w->dead = true;
+	h->n--;
+	if (h->depth) {
+		w->next_dead = h->dead;
+		h->dead = w;
+	} else {
+		free(w);
+	}
+}
+
+unsigned fdhub_count(const struct fdhub *h)
+{
+	return h->n;
+}
