@@ -500,6 +500,19 @@ static int line_of2(const struct arb_config *c, enum config_key a, enum config_k
 	return c->line_of[a] > c->line_of[b] ? c->line_of[a] : c->line_of[b];
 }
 
+/* a duration set against a bound the others give: "KEY: V REL EXPR = B: WHY" */
+static int bound_err(struct config_lex *ps, const struct arb_config *c, enum config_key k,
+		     int64_t v, const char *rel, const char *expr, int64_t bound, const char *why)
+{
+	char a[32], b[32];
+
+	fmt_ms(a, sizeof(a), v);
+	fmt_ms(b, sizeof(b), bound);
+	ps->line = c->line_of[k];
+	config_lex_err(ps, main_keys[k].name, "%s %s %s = %s: %s", a, rel, expr, b, why);
+	return -EINVAL;
+}
+
 /* Cross-key rules that need nothing but the file. */
 static int main_check(struct config_lex *ps, const struct arb_config *c)
 {
@@ -538,36 +551,22 @@ static int main_check(struct config_lex *ps, const struct arb_config *c)
 		int64_t room = c->liveness_bound_ms + c->self_fence_timeout_ms + c->kill_time_ms -
 			       2 * c->liveness_period_ms;
 
-		if (c->watchdog_timeout_ms > room) {
-			char a[32], b[32];
-
-			fmt_ms(a, sizeof(a), c->watchdog_timeout_ms);
-			fmt_ms(b, sizeof(b), room);
-			ps->line = c->line_of[CONFIG_KEY_WATCHDOG_TIMEOUT];
-			config_lex_err(ps, "watchdog_timeout",
-				 "%s exceeds liveness_bound + self_fence_timeout + kill_time - "
-				 "2 x liveness_period = %s: the watchdog could not be petted "
-				 "even on a healthy node", a, b);
-			return -EINVAL;
-		}
+		if (c->watchdog_timeout_ms > room)
+			return bound_err(ps, c, CONFIG_KEY_WATCHDOG_TIMEOUT, c->watchdog_timeout_ms,
+					 "exceeds", "liveness_bound + self_fence_timeout + "
+					 "kill_time - 2 x liveness_period", room,
+					 "the watchdog could not be petted even on a healthy node");
 	}
 	if (c->self_wait_ms != 0 && !c->allow_unsafe) {
 		int64_t w = c->liveness_period_ms + c->liveness_bound_ms + c->self_fence_timeout_ms +
 			    c->kill_time_ms;
 
-		if (c->self_wait_ms < w) {
-			char a[32], b[32];
-
-			fmt_ms(a, sizeof(a), c->self_wait_ms);
-			fmt_ms(b, sizeof(b), w);
-			ps->line = c->line_of[CONFIG_KEY_SELF_WAIT];
-			config_lex_err(ps, "self_wait",
-				 "%s is shorter than liveness_period + liveness_bound + "
-				 "self_fence_timeout + kill_time = %s: the lost side may still "
-				 "run (SAFETY A4); needs allow_unsafe = yes",
-				 a, b);
-			return -EINVAL;
-		}
+		if (c->self_wait_ms < w)
+			return bound_err(ps, c, CONFIG_KEY_SELF_WAIT, c->self_wait_ms,
+					 "is shorter than", "liveness_period + liveness_bound + "
+					 "self_fence_timeout + kill_time", w,
+					 "the lost side may still run (SAFETY A4); needs "
+					 "allow_unsafe = yes");
 	}
 	return 0;
 }
