@@ -14,9 +14,11 @@
 #   the VM removed. Prints median / p99 / max.
 # Part 2, N VMs (default 30; the issue's figure is 500), a fresh lab: N pairs from VM files;
 #   VmRSS / VmHWM and idle CPU (utime+stime ticks over S s, default 30) of n1's and n2's
-#   arbiters once all are protected; then the same node loss for all N at once: every
-#   x-colo-lost-heartbeat counted, its reaction latency, and the spread from the first to
-#   the last command (daemon log and simulator receive times).
+#   arbiters once all are protected, and their resident memory by kind after those S s
+#   (corosync's IPC rings fill as traffic wraps them: --idle 900 shows the steady state);
+#   then the same node loss for all N at once: every x-colo-lost-heartbeat counted, its
+#   reaction latency, the spread from the first to the last command (daemon log and
+#   simulator receive times), and the CPU n2's and n3's arbiters spent meanwhile.
 # Environment: BENCH_ARBD=PATH measures another colo-arbiterd binary (e.g. an older build);
 # BENCH_TRACE=DIR runs part 2's arbiters under test/daemon/slowdisk.so without delay and
 # keeps their fsync/syncfs/rename/CPG-send traces (µs) in DIR for a breakdown.
@@ -77,6 +79,13 @@ count_status() { # node status
 }
 proc_mem() { # pid
 	awk '/^VmRSS|^VmHWM|^RssAnon|^RssFile|^RssShmem/ { printf "%s %s kB  ", $1, $2 }' "/proc/$1/status"
+}
+smaps_parts() { # pid: resident kB by mapping kind
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { name = $6 }
+	/^Rss:/ { if (name ~ /heap/) h += $2; else if (name ~ /blackbox/) b += $2
+		else if (name ~ /qb-.*(cpg|quorum)/) r += $2; else if (name ~ /\.so/) l += $2
+		else o += $2 }
+	END { printf "(heap %d, blackbox %d, corosync IPC rings %d, libraries %d, other %d kB)", h, b, r, l, o }' "/proc/$1/smaps"
 }
 proc_ticks() { # pid: utime + stime
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
@@ -192,6 +201,9 @@ if [ "$VMS" -gt 0 ]; then
 		eval "d=\$((b$i - a$i))"
 		awk -v d="$d" -v s="$IDLE" -v hz="$hz" -v i="$i" -v n="$VMS" \
 			'BEGIN { printf "%d VMs idle: n%d arbiter used %d ticks (%d/s) in %d s = %.2f%% of one core\n", n, i, d, hz, s, d * 100 / (s * hz) }'
+		# corosync's IPC rings (libcpg/libquorum map 1 MiB each way, shared) become
+		# resident as traffic wraps them: a long --idle shows the steady state
+		echo "# n$i after $IDLE s idle: $(proc_mem "${DL_ARB[$i]}")$(smaps_parts "${DL_ARB[$i]}")"
 	done
 	mark=$(($(wc -l <"$LAB_DIR/n2/arb.log") + 1))
 	loss=()
@@ -202,6 +214,7 @@ if [ "$VMS" -gt 0 ]; then
 		lab_track $!
 		sleep 1
 	fi
+	c2=$(proc_ticks "${DL_ARB[2]}") c3=$(proc_ticks "${DL_ARB[3]}")
 	t0=$(mono_ms)
 	lab_kill_corosync 1
 	dl_sim "${loss[@]}" >/dev/null
@@ -210,6 +223,9 @@ if [ "$VMS" -gt 0 ]; then
 	solo_lines() { tail -n +"$mark" "$LAB_DIR/n2/arb.log" | grep -c -- "-> solo "; }
 	all_solo() { [ "$(solo_lines)" -ge "$VMS" ]; }
 	dl_wait $((60 + VMS / 4)) all_solo || echo "# n2 logged $(solo_lines) of $VMS VMs running alone"
+	# CPU the surviving arbiters spent from the kill to the last VM running alone (the
+	# detection's ~4 s idle included: ~1 % of a core)
+	echo "$VMS VMs: CPU from the kill to all solo: n2 arbiter $(($(proc_ticks "${DL_ARB[2]}") - c2)) ticks, n3 arbiter $(($(proc_ticks "${DL_ARB[3]}") - c3)) ticks ($(getconf CLK_TCK)/s)"
 	echo "# n2 status: $(count_status 2 solo) of $VMS solo"
 	sleep 2
 	lhb_lines "$LAB_DIR/n2/arb.log" "$mark" >"$W/p2"
