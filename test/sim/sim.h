@@ -211,6 +211,7 @@ struct sim_vm {
 	uint8_t a, b;            /* the two nodes of the pair */
 	uint64_t released;
 	bool reset;
+	bool break_seen;         /* a COLO_EXIT{error} since the reset reached an arbiter */
 	uint32_t gen;
 	int64_t disturbed_until;
 	/* inv 4: committed chain */
@@ -271,6 +272,7 @@ struct sim_world {
 	struct sim_violation v;
 	unsigned reactive_fired;
 	unsigned limit_stalls;     /* stalls of the documented limit, doc/fsm.md §11 */
+	unsigned limit_breaks;     /* stalls after a break no arbiter saw (same §11) */
 	struct fsm_actions *out;
 	struct sim_ev *pool;
 };

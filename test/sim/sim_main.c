@@ -142,7 +142,7 @@ static int run_random(struct sim_world *w, uint64_t start, uint64_t count,
 {
 	struct sim_schedule s;
 	double t0 = mono_s(), dt;
-	uint64_t steps = 0, sim_ms = 0, limits = 0;
+	uint64_t steps = 0, sim_ms = 0, limits = 0, breaks = 0;
 
 	for (uint64_t k = 0; k < count; k++) {
 		sim_schedule_random(&s, start + k, prof);
@@ -153,6 +153,7 @@ static int run_random(struct sim_world *w, uint64_t start, uint64_t count,
 		}
 		steps += w->steps;
 		limits += w->limit_stalls;
+		breaks += w->limit_breaks;
 		sim_ms += (uint64_t)(w->now - w->t0);
 	}
 	dt = mono_s() - t0;
@@ -168,6 +169,10 @@ static int run_random(struct sim_world *w, uint64_t start, uint64_t count,
 		printf("# %llu VM(s) ended stalled by an ack held for a transition that "
 		       "never committed (known limit, doc/fsm.md section 11)\n",
 		       (unsigned long long)limits);
+	if (!quiet)
+		printf("# %llu VM(s) ended stalled after a replication break whose COLO_EXIT "
+		       "reached no arbiter (known limit, doc/fsm.md section 11)\n",
+		       (unsigned long long)breaks);
 	return 0;
 }
 

@@ -1793,6 +1793,7 @@ static void fault(struct sim_world *w, const struct sim_fault *f)
 		if (w->q[a][v].gen != w->q[b][v].gen)
 			break;
 		w->vms[v].reset = true;
+		w->vms[v].break_seen = false;
 		for (int k = 0; k < 2; k++) {
 			int s = k ? b : a;
 
@@ -2003,6 +2004,9 @@ static void handle(struct sim_world *w, struct sim_ev *e)
 			break;
 		if (e->hook == HK_QUORUM)
 			trace(w, e->node, "quorum quorate=%d ring %u", e->quorate, e->ring);
+		if (e->hook == HK_QEVENT && e->fe.kind == FSM_EV_QMP_COLO_EXIT &&
+		    e->fe.u.qmp.reason == FSM_REASON_ERROR)
+			w->vms[e->vm].break_seen = true;
 		step(w, e->node, &e->fe);
 		break;
 	case EV_MSG:
