@@ -515,12 +515,23 @@ static void install(struct sim_world *w, unsigned i, unsigned r, uint32_t diverg
 		if (stale & n->cpg_view) {
 			/* its corosync restarted: its members left, then join anew */
 			uint32_t keep = n->ring;
+			unsigned t = ring_new(w, prev & ~stale);
 
-			n->ring = ring_new(w, prev & ~stale);
+			n->ring = t;
 			w->n_rings--; /* a transitional view, not a ring */
 			cpg_deliver(w, i, prev, false, 0);
 			n->ring = keep;
 			prev &= ~stale;
+			/* what it sent in that view goes out in the ring it
+			 * installs now: index t is the next ring's, whose members
+			 * must not get it (seed 8095708: a FENCING from n1 reached
+			 * n2 after n2's confchg had removed n1) */
+			for (unsigned k = 0; k < w->n_heap; k++) {
+				struct sim_ev *e = &w->pool[w->heap[k].idx];
+
+				if (e->kind == EV_MSG && e->ring == t && e->node == (int)i)
+					e->ring = r;
+			}
 		}
 	}
 	n->ring = r;
