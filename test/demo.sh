@@ -119,6 +119,7 @@ exec 3>&2 2>>"$LAB_DIR/demo.stderr"
 errfd=3
 say "up $((SECONDS - start)) s after the start: QEMU primary pid ${COLO_PID_P[$VM]} on n1, secondary pid ${COLO_PID_S[$VM]} on n2, both in COLO"
 say "fencing: fence_policy = self (no Pacemaker fencer here): a survivor waits the lost node's bounded self-fence time"
+say "         no watchdog_device in the lab (a real one would reset this host): a production node sets one"
 say
 bold "== colo-arbiterctl status (on n2)"
 arb_ctl 2 status
