@@ -64,7 +64,6 @@ int daemon_watchdog_open(struct daemon *d)
 {
 	int secs, got = 0;
 
-	d->wdog_fd = -1;
 	if (!d->cfg.watchdog_device[0]) {
 		if (d->cfg.fence_policy == FSM_FENCE_SELF)
 			qb_log(LOG_WARNING, "node=%u: fence_policy self without watchdog_device: "

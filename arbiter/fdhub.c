@@ -24,7 +24,6 @@ struct fdhub_watch {
 
 struct fdhub {
 	qb_loop_t *loop;
-	enum qb_loop_priority p;
 	int epfd;
 	unsigned n;
 	int depth;                  /* dispatches on the stack */
@@ -76,7 +75,6 @@ struct fdhub *fdhub_new(qb_loop_t *loop, enum qb_loop_priority p)
 	if (!h)
 		return NULL;
 	h->loop = loop;
-	h->p = p;
 	h->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (h->epfd < 0 || qb_loop_poll_add(loop, p, h->epfd, POLLIN, h, hub_ready) != 0) {
 		int err = h->epfd < 0 ? errno : EIO;

@@ -256,7 +256,7 @@ bool fsm_watchdog_may_pet(const struct fsm *f, int64_t now_mono, int64_t timeout
 	int64_t stop_by = f->live_sent + f->cfg.liveness_bound_ms +
 			  f->cfg.self_fence_timeout_ms + f->cfg.kill_time_ms;
 
-	if (f->started && fsm_gate_open(f) && f->live_ok && now_mono + timeout_ms <= stop_by)
+	if (f->started && fsm_gate_open(f) && now_mono + timeout_ms <= stop_by)
 		return true;
 	/* gate closed or its deadline near: only a node with nothing left
 	 * to stop may go on, since a reset would stop nothing */

@@ -342,7 +342,7 @@ static int watch_add(struct qmp_client *c, int fd, int events)
 	if (!c->cfg.hub)
 		return qb_loop_poll_add(c->loop, QB_LOOP_MED, fd, events, c, client_dispatch);
 	c->hw = fdhub_add(c->cfg.hub, fd, events, client_dispatch, c);
-	return c->hw ? 0 : -1;
+	return c->hw ? 0 : -errno;
 }
 
 static int watch_mod(struct qmp_client *c, int events)
@@ -1237,10 +1237,11 @@ static void client_connect(struct qmp_client *c)
 	c->fd = fd;
 	c->connecting = rc < 0;
 	c->poll_events = c->connecting ? POLLOUT : POLLIN;
-	if (watch_add(c, fd, c->poll_events) != 0) {
+	rc = watch_add(c, fd, c->poll_events);
+	if (rc != 0) {
 		c->fd = -1;
 		close(fd);
-		snprintf(why, sizeof(why), "qb_loop_poll_add failed");
+		snprintf(why, sizeof(why), "cannot watch the socket: %s", strerror(-rc));
 		goto fail;
 	}
 	c->polled = true;

@@ -482,21 +482,31 @@ static void totem_deliver(struct sim_world *w, unsigned i)
 	step(w, (int)i, &e);
 }
 
+/* the slot of a transitional view: no ring is ever given it, so what a node
+ * sends from that view is never delivered to a later ring's members (the
+ * sender's next ring gets it: msg_deliver) */
+#define RING_TRANSITIONAL (SIM_RINGS - 1)
+
+static void ring_set(struct sim_world *w, unsigned r, uint32_t members, uint64_t seq)
+{
+	w->rings[r].members = members;
+	w->rings[r].rep = (unsigned)__builtin_ctz(members) + 1;
+	w->rings[r].seq = seq;
+	w->rings[r].last_deliver = 0;
+	for (unsigned j = 0; j < SIM_NODES; j++)
+		w->rings[r].cs_epoch[j] = w->nodes[j].cs_epoch;
+}
+
 static unsigned ring_new(struct sim_world *w, uint32_t members)
 {
 	unsigned r;
 
-	if (w->n_rings + 1 >= SIM_RINGS) {
+	if (w->n_rings + 1 >= RING_TRANSITIONAL) {
 		fprintf(stderr, "sim: too many rings\n");
 		abort();
 	}
 	r = ++w->n_rings;
-	w->rings[r].members = members;
-	w->rings[r].rep = (unsigned)__builtin_ctz(members) + 1;
-	w->rings[r].seq = (uint64_t)r * 4;
-	w->rings[r].last_deliver = 0;
-	for (unsigned j = 0; j < SIM_NODES; j++)
-		w->rings[r].cs_epoch[j] = w->nodes[j].cs_epoch;
+	ring_set(w, r, members, (uint64_t)r * 4);
 	return r;
 }
 
@@ -515,23 +525,16 @@ static void install(struct sim_world *w, unsigned i, unsigned r, uint32_t diverg
 		if (stale & n->cpg_view) {
 			/* its corosync restarted: its members left, then join anew */
 			uint32_t keep = n->ring;
-			unsigned t = ring_new(w, prev & ~stale);
 
-			n->ring = t;
-			w->n_rings--; /* a transitional view, not a ring */
+			/* a transitional view, not a ring: its own slot (seed
+			 * 8095708: with the next ring's index, a FENCING that n1
+			 * sent from it reached n2 after n2's confchg without n1) */
+			ring_set(w, RING_TRANSITIONAL, prev & ~stale,
+				 (uint64_t)(w->n_rings + 1) * 4);
+			n->ring = RING_TRANSITIONAL;
 			cpg_deliver(w, i, prev, false, 0);
 			n->ring = keep;
 			prev &= ~stale;
-			/* what it sent in that view goes out in the ring it
-			 * installs now: index t is the next ring's, whose members
-			 * must not get it (seed 8095708: a FENCING from n1 reached
-			 * n2 after n2's confchg had removed n1) */
-			for (unsigned k = 0; k < w->n_heap; k++) {
-				struct sim_ev *e = &w->pool[w->heap[k].idx];
-
-				if (e->kind == EV_MSG && e->ring == t && e->node == (int)i)
-					e->ring = r;
-			}
 		}
 	}
 	n->ring = r;
