@@ -26,21 +26,29 @@ static void schedule(struct daemon *d);
 static void pet_timer(void *data)
 {
 	struct daemon *d = data;
-	bool ok = d->fsm && fsm_watchdog_may_pet(d->fsm, daemon_mono_ms(), d->wdog_timeout_ms);
+	bool may = d->fsm && fsm_watchdog_may_pet(d->fsm, daemon_mono_ms(), d->wdog_timeout_ms);
+	bool ok;
+	int err = 0;
 
 	d->wdog_armed = false;
-	if (ok && write(d->wdog_fd, "p", 1) != 1) {
-		qb_log(LOG_ERR, "node=%u: watchdog %s: write: %s", d->nodeid,
-		       d->cfg.watchdog_device, strerror(errno));
-		ok = false;
-	}
+	if (may && write(d->wdog_fd, "p", 1) != 1)
+		err = errno ? errno : EIO;
+	/* once per failure, not once per pet: a device that keeps refusing
+	 * would flood the log every pet period */
+	if (err && err != d->wdog_errno)
+		qb_log(LOG_ERR, "node=%u: watchdog %s: write: %s: the node resets unless a "
+		       "later pet gets through", d->nodeid, d->cfg.watchdog_device, strerror(err));
+	d->wdog_errno = err;
+	ok = may && !err;
 	if (ok != d->wdog_petting) {
 		daemon_status_changed(d);
-		qb_log(ok ? LOG_NOTICE : LOG_WARNING, "node=%u: watchdog %s: %s", d->nodeid,
-		       d->cfg.watchdog_device,
-		       ok ? "petted again" :
-		       "no longer petted (gate closed or its liveness deadline near, and a local "
-		       "side not yet stopped): the node resets unless that changes");
+		if (ok)
+			qb_log(LOG_NOTICE, "node=%u: watchdog %s: petted again", d->nodeid,
+			       d->cfg.watchdog_device);
+		else if (!err)
+			qb_log(LOG_WARNING, "node=%u: watchdog %s: no longer petted (gate closed or "
+			       "its liveness deadline near, and a local side not yet stopped): the "
+			       "node resets unless that changes", d->nodeid, d->cfg.watchdog_device);
 	}
 	d->wdog_petting = ok;
 	schedule(d);

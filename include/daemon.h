@@ -132,6 +132,7 @@ struct daemon {
 	int64_t wdog_timeout_ms;  /* as the device took it */
 	qb_loop_timer_handle wdog_timer;
 	bool wdog_armed, wdog_petting;
+	int wdog_errno;           /* the last pet's write failure, 0: none */
 
 	/* systemd */
 	bool notify;              /* NOTIFY_SOCKET set */

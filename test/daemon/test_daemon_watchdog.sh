@@ -12,6 +12,8 @@
 #   4 n2 and n3, quorate, pet on meanwhile
 #   5 SIGTERM: n2 exits 0 and its file ends with the magic close 'V'; kill -9 of n3:
 #     no 'V' (a crash leaves a real device counting)
+#   6 a device that refuses every pet (/dev/full: ENOSPC): n3 runs on, status says "not
+#     petted", and the failure is logged once, not once per pet
 # TAP. Root; skips without the tools unless COLO_REQUIRE_REAL=1.
 set -u
 . "$TOP_SRCDIR/test/lab/lab.sh"
@@ -33,7 +35,7 @@ grows() { # node: the file grows within 3 s
 # a log line's time of day in ms ("Nov 26 14:28:26.851 colo-arbiterd ...")
 line_ms() { awk '{ split($3, t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4]; exit }'; }
 
-echo "1..5"
+echo "1..6"
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
 dl_pair ia || { echo "Bail out! simulator refused the pair"; exit 1; }
 for i in 1 2 3; do : >"$(wd "$i")"; wd_conf "$i" "$(wd "$i")"; done
@@ -86,5 +88,15 @@ rc2=$?
 dl_arb_kill 3 KILL
 dl_check "SIGTERM: n2 exits 0 and disarms (its file ends with 'V'); kill -9 of n3 does not" \
 	eval '[ "$rc2" = 0 ] && [ "$(tail -c 1 "$(wd 2)")" = V ] && [ "$(tail -c 1 "$(wd 3)")" = p ]'
+
+# 6
+wd_conf 3 /dev/full
+dl_arb_start 3
+write_errs() { grep -c "\[error\].*watchdog /dev/full: write: No space left on device" "$LAB_DIR/n3/arb.log"; }
+dl_wait 20 eval 'dl_jq 3 ".cluster.watchdog==\"not petted\""'
+sleep 3 # six pet periods of 0.5 s
+echo "# n3: $(write_errs) error line(s) for the refused pets"
+dl_check "pets refused by the device (/dev/full): n3 runs on, status says not petted, one error line" \
+	eval 'kill -0 "${DL_ARB[3]}" && dl_jq 3 ".cluster.watchdog==\"not petted\"" && [ "$(write_errs)" = 1 ]'
 lab_down
 exit "$TAP_BAD"
