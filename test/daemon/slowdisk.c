@@ -8,7 +8,7 @@
  *                       each append one line to COLO_TEST_IO_LOG:
  *     fsync-begin T PATH / fsync-end T PATH / fdatasync-begin T PATH /
  *     fdatasync-end T PATH / syncfs-begin T PATH / syncfs-end T PATH /
- *     rename T NEWPATH / send T KIND
+ *     rename T NEWPATH / send T KIND / send-again T - (corosync said TRY_AGAIN)
  *   write(2) of a buffer holding the record of VM COLO_TEST_WRITE_VM (if set;
  *   a line starting {"vm":"NAME",) to a file named epochs.log:
  *   append-mark T PATH
@@ -180,6 +180,8 @@ cs_error_t cpg_mcast_joined(cpg_handle_t handle, cpg_guarantee_t guarantee,
 		real = (cs_error_t (*)(cpg_handle_t, cpg_guarantee_t, const struct iovec *,
 				       unsigned int))dlsym(RTLD_NEXT, "cpg_mcast_joined");
 	rc = real(handle, guarantee, iovec, iov_len);
+	if (rc == CS_ERR_TRY_AGAIN)
+		note("send-again", "-");
 	if (rc == CS_OK && iov_len && iovec[0].iov_len > 6) {
 		char kind[8];
 
