@@ -98,6 +98,8 @@ static void vm_post(struct daemon_vm *v, struct fsm_event *ev)
 
 /* ---- pidfd ------------------------------------------------------------- */
 
+#define PIDFD_RETRY_MS 1000
+
 /* the watch goes before the descriptor: epoll keys on the open file */
 static void pidfd_close(struct daemon_vm *v)
 {
@@ -108,6 +110,10 @@ static void pidfd_close(struct daemon_vm *v)
 	}
 	v->pidfd = -1;
 	v->pidfd_w = NULL;
+	if (v->pidfd_retry_armed)
+		qb_loop_timer_del(v->d->loop, v->pidfd_retry);
+	v->pidfd_retry_armed = false;
+	v->pidfd_err = 0;
 }
 
 static int32_t pidfd_ready(int32_t fd, int32_t revents, void *data)
@@ -125,27 +131,72 @@ static int32_t pidfd_ready(int32_t fd, int32_t revents, void *data)
 	return 0;
 }
 
-static void pidfd_watch(struct daemon_vm *v, pid_t pid)
+static void pidfd_retry(void *data);
+
+/*
+ * The fsm counts a side dead only on its pidfd (A7): a QEMU whose watch
+ * failed (EMFILE, ENOMEM) would die unseen and its pair stall.  A failed
+ * watch is retried every PIDFD_RETRY_MS until it holds or the instance
+ * changes.  A retry may come after the pid was reused: the pidfd names the
+ * instance only if the pid's start time still matches, checked after the
+ * open (the pidfd pins the process it names).
+ */
+static void pidfd_watch(struct daemon_vm *v)
 {
+	pid_t pid = (pid_t)v->inst.pid;
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int err = fd < 0 ? errno : 0;
+	uint64_t start = 0;
 
-	if (fd < 0) {
-		/* ESRCH: it is already gone; the fsm hears it at once */
-		qb_log(LOG_WARNING, "node=%u vm=%s: pidfd_open(%d): %s", v->d->nodeid,
-		       v->cfg.name, (int)pid, strerror(errno));
-		if (errno == ESRCH) {
-			struct fsm_event ev;
+	if (!err && v->inst.start &&
+	    (proc_start_time(pid, &start) || start != v->inst.start)) {
+		close(fd);
+		err = ESRCH;
+	}
+	if (err == ESRCH) {
+		/* already gone: the fsm hears it at once */
+		struct fsm_event ev;
 
-			ev_init(&ev, FSM_EV_QEMU_EXITED, v);
-			vm_post(v, &ev);
-		}
+		qb_log(LOG_NOTICE, "node=%u vm=%s: QEMU pid %d is already gone", v->d->nodeid,
+		       v->cfg.name, (int)pid);
+		v->pidfd_err = 0;
+		ev_init(&ev, FSM_EV_QEMU_EXITED, v);
+		vm_post(v, &ev);
 		return;
 	}
-	v->pidfd = fd;
-	v->pidfd_w = fdhub_add(v->d->hub_pidfd, fd, POLLIN, pidfd_ready, v);
-	if (!v->pidfd_w)
-		qb_log(LOG_ERR, "node=%u vm=%s: cannot watch the pidfd of pid %d: %s",
-		       v->d->nodeid, v->cfg.name, (int)pid, strerror(errno));
+	if (!err) {
+		v->pidfd_w = fdhub_add(v->d->hub_pidfd, fd, POLLIN, pidfd_ready, v);
+		if (v->pidfd_w) {
+			v->pidfd = fd;
+			if (v->pidfd_err)
+				qb_log(LOG_NOTICE, "node=%u vm=%s: QEMU pid %d watched again",
+				       v->d->nodeid, v->cfg.name, (int)pid);
+			v->pidfd_err = 0;
+			return;
+		}
+		err = errno ? errno : ENOMEM;
+		close(fd);
+	}
+	if (err != v->pidfd_err)
+		qb_log(LOG_ERR, "node=%u vm=%s: cannot watch QEMU pid %d (%s): its exit would "
+		       "go unseen; retrying every %d ms", v->d->nodeid, v->cfg.name, (int)pid,
+		       strerror(err), PIDFD_RETRY_MS);
+	v->pidfd_err = err;
+	if (qb_loop_timer_add(v->d->loop, QB_LOOP_MED, (uint64_t)PIDFD_RETRY_MS * QB_TIME_NS_IN_MSEC,
+			      v, pidfd_retry, &v->pidfd_retry) == 0)
+		v->pidfd_retry_armed = true;
+	else
+		qb_log(LOG_CRIT, "node=%u vm=%s: cannot arm the pidfd retry: the exit of QEMU "
+		       "pid %d goes unseen", v->d->nodeid, v->cfg.name, (int)pid);
+}
+
+static void pidfd_retry(void *data)
+{
+	struct daemon_vm *v = data;
+
+	v->pidfd_retry_armed = false;
+	if (v->pidfd < 0 && v->inst.pid)
+		pidfd_watch(v);
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -649,7 +700,7 @@ static void on_ready(struct daemon_vm *v)
 		v->inst.pid = (uint32_t)pid;
 		v->inst.start = start;
 		if (pid > 0)
-			pidfd_watch(v, pid);
+			pidfd_watch(v);
 	}
 	qb_log(LOG_NOTICE, "node=%u vm=%s: QMP up, QEMU pid %d (start %" PRIu64 "), oob %s",
 	       d->nodeid, v->cfg.name, (int)pid, start, qmp_client_oob(v->qc) ? "yes" : "NO");

@@ -37,6 +37,9 @@ struct daemon_vm {
 	struct fsm_instance inst; /* of the connected QEMU; pid 0: none */
 	int pidfd;                /* -1: none */
 	struct fdhub_watch *pidfd_w; /* in d->hub_pidfd */
+	int pidfd_err;            /* the last failed watch of inst, 0: none */
+	bool pidfd_retry_armed;
+	qb_loop_timer_handle pidfd_retry;
 	bool fd_stored;           /* handed to systemd's fd store */
 	const char *refused;      /* QEMU without COLO: out of the fsm, status "refused" */
 	/* status as the fsm last reported it */

@@ -5,8 +5,11 @@
  * For the pid in COLO_TEST_NOKILL_PID, kill(2) and pidfd_send_signal(2)
  * only append "kill PID SIG" to COLO_TEST_KILL_LOG and succeed; every other
  * call goes through unchanged.
+ * Fault injection: the first COLO_TEST_PIDFD_FAIL (a count) pidfd_open(2)
+ * calls fail with EMFILE, as when the daemon runs out of descriptors.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -79,6 +82,15 @@ long syscall(long n, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
+	if (n == SYS_pidfd_open && getenv("COLO_TEST_PIDFD_FAIL")) {
+		static int failed;
+
+		if (failed < atoi(getenv("COLO_TEST_PIDFD_FAIL"))) {
+			failed++;
+			errno = EMFILE;
+			return -1;
+		}
+	}
 	if (n == SYS_pidfd_send_signal && guarded() && pidfd_pid((int)a[0]) == guarded()) {
 		note(guarded(), (int)a[1]);
 		return 0;

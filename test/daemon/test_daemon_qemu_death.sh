@@ -9,6 +9,9 @@
 #      primary alone
 # The time from the kill to the peer's command is printed as a TAP comment (simulator's
 # clock), with the daemon's own share from its log; only the ordering is asserted.
+# n2's arbiter starts with its first two pidfd_open calls failing (EMFILE, nokill.so's
+# COLO_TEST_PIDFD_FAIL): it retries until both secondaries are watched, so B still sees the
+# death through the pidfd.
 # TAP; root; skips without the tools unless COLO_REQUIRE_REAL=1.
 set -u
 . "$TOP_SRCDIR/test/lab/lab.sh"
@@ -28,17 +31,26 @@ confirmed() {
 		(.[$i:] | index("query-colo-status")) != null'
 }
 
-echo "1..13"
+echo "1..14"
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
 for v in qa qb; do
 	dl_pair "$v" ',"process":true' || { echo "Bail out! simulator refused the pairs"; exit 1; }
 done
-for i in 1 2 3; do dl_arb_start "$i"; done
+dl_arb_start 1
+COLO_TEST_PIDFD_FAIL=2 dl_arb_start 2
+dl_arb_start 3
 dl_check "qa, qb protected; each side's QEMU pid is its own listener process, not the simulator" \
 	eval 'dl_wait 30 dl_protected qa qb &&
 	      dl_jq 1 ".vms[] | select(.name==\"qa\") | .local.pid == $(dl_sim_pid qap)" &&
 	      dl_jq 2 ".vms[] | select(.name==\"qa\") | .local.pid == $(dl_sim_pid qas)" &&
 	      [ "$(dl_sim_pid qap)" != "$DL_SIM" ]'
+
+watched_again() { # vm: one error for the failed watch, then watched again
+	[ "$(grep -c "vm=$1: cannot watch QEMU pid .*Too many open files.*retrying" "$LAB_DIR/n2/arb.log")" = 1 ] &&
+		grep -q "vm=$1: QEMU pid $(dl_sim_pid "$1s") watched again" "$LAB_DIR/n2/arb.log"
+}
+dl_check "n2's failed pidfd watches (EMFILE) of qa's and qb's secondaries: logged once each, retried, watched" \
+	eval 'dl_wait 10 eval "watched_again qa && watched_again qb"'
 
 # ---- A) the primary QEMU of qa dies, n1 lives
 pid=$(dl_sim_pid qap)
