@@ -56,10 +56,14 @@ if [ -n "${LAB_THP:-}" ]; then
 	case $LAB_THP in always|madvise|never) ;; *) echo "LAB_THP: always, madvise or never" >&2; exit 2 ;; esac
 	thp_was=$(sed 's/.*\[\(.*\)\].*/\1/' "$thp") || exit 1
 	echo "$LAB_THP" > "$thp" || exit 1
-	trap 'echo "$thp_was" > "$thp"' EXIT # also after Ctrl-C
-	trap 'exit 130' INT TERM
+	trap 'echo "$thp_was" > "$thp"' EXIT # also after Ctrl-C or kill
 	echo "# transparent_hugepage: $LAB_THP for this run (was $thp_was)"
-	LAB_THP="" "$0" "$@"
+	# the run is a child, so that the host's setting is restored after its lab is down; a
+	# signal to this process reaches it too (a kill of this pid alone left it running)
+	LAB_THP="" "$0" "$@" &
+	child=$!
+	trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 130' INT TERM
+	wait "$child"
 	exit $?
 fi
 export TOP_SRCDIR=$top TOP_BUILDDIR=$bdir COLO_REQUIRE_REAL=1
@@ -71,6 +75,7 @@ want() { case " $scen " in *" $1 "*) return 0 ;; esac; return 1; }
 
 res=$(mktemp /tmp/colo-bench-e2e.XXXX)
 trap 'rm -f "$res"' EXIT
+LAB_ON_EXIT='rm -f "$res"' # lab_up's EXIT trap replaces the one above
 now_ms() { date +%s%3N; }
 cms() { date -d "$1" +%s%3N; } # a corosync.log timestamp
 quorum_ms() { # node T: first new quorate membership line after T

@@ -24,7 +24,8 @@
 #
 # Every lab has its own id (namespace and interface names, subnet), so two tests may run
 # at once. lab_down is idempotent and is installed as an EXIT trap by lab_up: a test that
-# fails or is interrupted still leaves nothing behind. Needs root, iproute2, nftables,
+# fails or is interrupted still leaves nothing behind (a caller's own clean-up at exit goes
+# in LAB_ON_EXIT, a command the trap runs after lab_down). Needs root, iproute2, nftables,
 # corosync. Must not touch any address outside the lab's own 10.213.X.0/24.
 
 LAB_ID=""
@@ -149,7 +150,7 @@ lab_up() { # $1 = nodes (default 3), $2 = token ms (default 1000)
 	LAB_NET="10.213.$(( ($$ + RANDOM) % 250 + 1 ))"
 	LAB_N=$n
 	LAB_DIR=$(mktemp -d "${LAB_TMP:-/tmp}/colo-lab-$LAB_ID.XXXX")
-	trap lab_down EXIT
+	trap 'lab_down; eval "${LAB_ON_EXIT:-}"' EXIT
 	trap 'exit 130' INT TERM
 
 	ip netns add "${LAB_ID}br" || return 1
