@@ -456,49 +456,22 @@ static void on_status(struct daemon *d, const struct fsm_action *a,
 	daemon_status_changed(d);
 }
 
-/*
- * What status keeps of a VM's last audit record, as compact JSON text: the
- * full record (cluster view, every node, the actions) is in the audit log
- * and went to the watchers.  Held as a tree it cost ~1 KiB per VM (jansson
- * nodes, the shared epoch object); as text ~250 bytes, parsed back only
- * when a status snapshot is built.
- */
-static char *last_decision(const json_t *rec)
+static void on_audit(struct daemon *d, const struct fsm_action *a)
 {
-	static const char *const keep[] = { "mono_ms", "wall_ms", "node", "vm", "event",
-					    "rule", "decision" };
-	json_t *o = json_object();
-	json_t *epoch = json_object_get(json_object_get(rec, "inputs"), "epoch");
-	char *text;
+	const char *vm = a->u.audit.vm;
+	struct daemon_vm *v = vm[0] ? daemon_vm_find(d, vm) : NULL;
 
-	for (size_t i = 0; o && i < sizeof(keep) / sizeof(keep[0]); i++) {
-		json_t *x = json_object_get(rec, keep[i]);
-
-		if (x)
-			json_object_set(o, keep[i], x);
-	}
-	if (o && epoch)
-		json_object_set(o, "epoch", epoch);
-	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	return text;
-}
-
-static void on_audit(struct daemon *d, json_t *rec)
-{
-	const char *vm = json_string_value(json_object_get(rec, "vm"));
-	const char *rule = json_string_value(json_object_get(rec, "rule"));
-	const char *dec = json_string_value(json_object_get(rec, "decision"));
-	const char *evs = json_string_value(json_object_get(rec, "event"));
-	struct daemon_vm *v = vm ? daemon_vm_find(d, vm) : NULL;
-
-	qb_log(LOG_NOTICE, "node=%u vm=%s: decision %s (%s, %s)", d->nodeid, vm ? vm : "-",
-	       dec ? dec : "?", evs ? evs : "?", rule ? rule : "?");
-	daemon_audit_write(d, rec);
-	daemon_control_broadcast(d, "AUDIT", json_incref(rec));
-	if (v) {
+	qb_log(LOG_NOTICE, "node=%u vm=%s: decision %s (%s, %s)", d->nodeid, vm[0] ? vm : "-",
+	       a->u.audit.decision ? a->u.audit.decision : "?",
+	       a->u.audit.event ? a->u.audit.event : "?",
+	       a->u.audit.rule ? a->u.audit.rule : "?");
+	daemon_audit_write(d, a->u.audit.text);
+	daemon_control_broadcast_text(d, "AUDIT", a->u.audit.text);
+	/* status keeps the summary as text (~250 bytes), parsed back only
+	 * when a snapshot is built; the whole record is in the audit log */
+	if (v && a->u.audit.last) {
 		free(v->last_audit);
-		v->last_audit = last_decision(rec);
+		v->last_audit = strdup(a->u.audit.last);
 	}
 	daemon_status_changed(d);
 }
@@ -550,8 +523,8 @@ static void run_actions(struct daemon *d, const struct fsm_event *ev)
 			on_status(d, a, ev);
 			break;
 		case FSM_ACT_AUDIT:
-			if (a->u.audit)
-				on_audit(d, a->u.audit);
+			if (a->u.audit.text)
+				on_audit(d, a);
 			break;
 		}
 	}

@@ -630,22 +630,18 @@ int daemon_audit_open(struct daemon *d)
 	return 0;
 }
 
-void daemon_audit_write(struct daemon *d, json_t *rec)
+void daemon_audit_write(struct daemon *d, const char *text)
 {
-	char *s, *line;
+	char *line;
 	size_t l;
 
-	if (d->audit_fd < 0)
+	if (d->audit_fd < 0 || !text)
 		return;
-	s = json_dumps(rec, JSON_COMPACT);
-	if (!s)
+	l = strlen(text);
+	line = malloc(l + 2);
+	if (!line)
 		return;
-	l = strlen(s);
-	line = realloc(s, l + 2);
-	if (!line) {
-		free(s);
-		return;
-	}
+	memcpy(line, text, l);
 	line[l] = '\n';
 	line[l + 1] = '\0';
 	audit_submit(d, line, l + 1);

@@ -94,8 +94,10 @@ void fsm_free(struct fsm *f)
 void fsm_actions_reset(struct fsm_actions *out)
 {
 	for (unsigned i = 0; i < out->n; i++)
-		if (out->a[i].kind == FSM_ACT_AUDIT && out->a[i].u.audit)
-			json_decref(out->a[i].u.audit);
+		if (out->a[i].kind == FSM_ACT_AUDIT) {
+			free(out->a[i].u.audit.text);
+			free(out->a[i].u.audit.last);
+		}
 	out->n = 0;
 	out->overflow = false;
 }
@@ -1364,13 +1366,28 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 void fsm_audit(struct fsm *f, struct fsm_vm *vm, const char *rule,
 	       const char *decision, struct fsm_actions *out, unsigned first)
 {
-	json_t *j;
+	struct fsm_action *a;
+	char *last = NULL, *text;
 
 	if (!f->cfg.audit || !f->ev)
 		return;
-	j = audit_record(f, f->ev, vm, rule, decision, out, first);
-	if (j)
-		fsm_act(f, out, FSM_ACT_AUDIT)->u.audit = j;
+	text = audit_record_text(f, f->ev, vm, rule, decision, out, first, &last);
+	if (!text) {
+		free(last);
+		return;
+	}
+	a = fsm_act(f, out, FSM_ACT_AUDIT);
+	if (a == &out->spill) { /* overflow: never read, so never freed */
+		free(text);
+		free(last);
+		return;
+	}
+	a->u.audit.text = text;
+	a->u.audit.last = last;
+	a->u.audit.rule = rule;
+	a->u.audit.decision = decision;
+	a->u.audit.event = fsm_event_kind_to_str(f->ev->kind);
+	fsm_name_copy(a->u.audit.vm, vm ? vm->name : "", sizeof(a->u.audit.vm));
 }
 
 json_t *fsm_status_json(const struct fsm *f)

@@ -216,7 +216,7 @@ int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n
 /* After daemon_worker_stop(). */
 void daemon_persist_close(struct daemon *d);
 int daemon_audit_open(struct daemon *d);
-void daemon_audit_write(struct daemon *d, json_t *rec);
+void daemon_audit_write(struct daemon *d, const char *text);
 void daemon_audit_close(struct daemon *d);
 
 /* ---- daemon_fence.c ---- */

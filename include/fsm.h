@@ -94,7 +94,7 @@ struct fsm_config {
 	int64_t commit_timeout_ms; /* proposal not committed: re-derive */
 	int64_t cmd_timeout_ms;   /* informational for the daemon */
 	bool freeze_colo_primaries; /* H1: VM has I/O compare does not gate */
-	bool audit;               /* build jansson audit records */
+	bool audit;               /* write audit records */
 	uint32_t test_disable;    /* bitmask of enum fsm_mechanism */
 	/* tests: also re-derive the VMs a step skips (their inputs did not
 	 * change) and count, in fsm_skip_misses(), those whose decision would
@@ -410,7 +410,7 @@ enum fsm_action_kind {
 	FSM_ACT_TIMER_CANCEL,
 	FSM_ACT_KILL,         /* SIGKILL the QEMU instance */
 	FSM_ACT_STATUS,       /* per-VM status changed */
-	FSM_ACT_AUDIT,        /* one decision record, caller owns the ref */
+	FSM_ACT_AUDIT,        /* one decision record (text), freed by fsm_actions_reset */
 };
 const char *fsm_action_kind_to_str(enum fsm_action_kind k);
 
@@ -463,7 +463,12 @@ struct fsm_action {
 			uint32_t where;    /* node holding the only current copy */
 			const char *why;   /* static string */
 		} status;
-		json_t *audit;
+		struct {
+			char *text;  /* the record: one compact JSON object */
+			char *last;  /* a VM's: the summary status keeps, else NULL */
+			const char *rule, *decision, *event; /* static strings */
+			char vm[FSM_NAME_MAX]; /* "" for a record about the cluster */
+		} audit;
 	} u;
 };
 
@@ -482,7 +487,7 @@ struct fsm_actions {
 	struct fsm_action spill; /* written on overflow, never read */
 };
 
-/* Drops the audit references and empties the list; keeps the capacity. */
+/* Frees the audit texts and empties the list; keeps the capacity. */
 void fsm_actions_reset(struct fsm_actions *out);
 /* Reset, then frees the array (the struct itself is the caller's). */
 void fsm_actions_release(struct fsm_actions *out);

@@ -305,11 +305,13 @@ void fsm_vm_set_status(struct fsm *f, struct fsm_vm *vm, enum fsm_vm_status st,
 /* a local side that rule 4 would still have to stop (or one not read yet) */
 bool fsm_vm_watchdog_hold(const struct fsm *f, const struct fsm_vm *vm);
 
-/* audit.c */
-json_t *audit_record(const struct fsm *f, const struct fsm_event *ev,
-		     const struct fsm_vm *vm, const char *rule,
-		     const char *decision, const struct fsm_actions *out,
-		     unsigned first_action);
+/* audit_text.c: the record of one decision (malloc'd text, NULL without
+ * memory); *last gets a VM's summary for status (NULL for the cluster) */
+char *audit_record_text(const struct fsm *f, const struct fsm_event *ev,
+			const struct fsm_vm *vm, const char *rule, const char *decision,
+			const struct fsm_actions *out, unsigned first_action, char **last);
+
+/* audit.c: the status snapshot */
 json_t *audit_status(const struct fsm *f);
 json_t *audit_status_cluster(const struct fsm *f);
 json_t *audit_status_vm(const struct fsm_vm *vm);

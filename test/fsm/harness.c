@@ -278,6 +278,47 @@ static void timer_set(struct h_node *nd, enum fsm_timer_id id, uint32_t vm,
 	fr->due = due;
 }
 
+/*
+ * An audit record as the audit log and watchers get it: it must be one JSON
+ * object, and a VM's summary for status must repeat its time, VM, rule,
+ * decision and epoch.  Anything else aborts the test.
+ */
+static json_t *audit_parse(const struct fsm_action *a)
+{
+	static const char *const same[] = { "mono_ms", "wall_ms", "node", "vm", "event",
+					    "rule", "decision" };
+	json_error_t e;
+	json_t *j = json_loads(a->u.audit.text, 0, &e), *l;
+
+	if (!json_is_object(j)) {
+		fprintf(stderr, "audit record is not a JSON object (%s): %s\n", e.text,
+			a->u.audit.text);
+		abort();
+	}
+	if (!a->u.audit.last) {
+		if (json_object_get(j, "vm")) {
+			fprintf(stderr, "audit record of a VM without its summary\n");
+			abort();
+		}
+		return j;
+	}
+	l = json_loads(a->u.audit.last, 0, &e);
+	for (size_t k = 0; k < sizeof(same) / sizeof(same[0]); k++)
+		if (!l || !json_equal(json_object_get(l, same[k]), json_object_get(j, same[k]))) {
+			fprintf(stderr, "audit summary differs in %s: %s vs %s\n", same[k],
+				a->u.audit.last, a->u.audit.text);
+			abort();
+		}
+	if (!json_equal(json_object_get(l, "epoch"),
+			json_object_get(json_object_get(j, "inputs"), "epoch")) ||
+	    json_object_size(l) != sizeof(same) / sizeof(same[0]) + 1) {
+		fprintf(stderr, "audit summary: %s vs %s\n", a->u.audit.last, a->u.audit.text);
+		abort();
+	}
+	json_decref(l);
+	return j;
+}
+
 static void do_actions(struct h_cluster *c, int i, struct fsm_actions *out)
 {
 	struct h_node *nd = &c->nodes[i];
@@ -363,7 +404,7 @@ static void do_actions(struct h_cluster *c, int i, struct fsm_actions *out)
 			json_t **slot = &nd->audit_log[nd->audits % 64];
 
 			json_decref(*slot);
-			*slot = json_incref(a->u.audit);
+			*slot = audit_parse(a);
 			nd->audits++;
 			break;
 		}
@@ -388,12 +429,9 @@ static void do_actions(struct h_cluster *c, int i, struct fsm_actions *out)
 				nd->id, fsm_action_kind_to_str(a->kind),
 				a->kind == FSM_ACT_STATUS ?
 				fsm_vm_status_to_str(a->u.status.status) : "");
-		if (c->verbose && a->kind == FSM_ACT_AUDIT) {
-			const char *r = json_string_value(json_object_get(a->u.audit, "rule"));
-			const char *d = json_string_value(json_object_get(a->u.audit, "decision"));
+		if (c->verbose && a->kind == FSM_ACT_AUDIT)
 			fprintf(stderr, "# t=%lld n%u audit %s: %s\n", (long long)c->now,
-				nd->id, r, d);
-		}
+				nd->id, a->u.audit.rule, a->u.audit.decision);
 	}
 	fsm_actions_reset(out);
 }

@@ -185,29 +185,27 @@ static void test_actions_grow_reset_release(void **state)
 	struct fsm *f = new_fsm(1);
 	struct fsm_actions out;
 	struct fsm_action *a, *arr;
-	json_t *j = json_object();
 	unsigned cap;
 
 	(void)state;
 	memset(&out, 0, sizeof(out));
 	for (unsigned i = 0; i < 5000; i++)
 		fsm_act(f, &out, FSM_ACT_FENCE)->u.fence.nodeid = i;
-	fsm_act(f, &out, FSM_ACT_AUDIT)->u.audit = json_incref(j);
+	/* owned by the list from here: reset frees it (ASan and valgrind
+	 * would see a leak) */
+	fsm_act(f, &out, FSM_ACT_AUDIT)->u.audit.text = strdup("{}");
 	assert_int_equal(out.n, 5001);
 	assert_false(out.overflow);
 	for (unsigned i = 0; i < 5000; i++) {
 		assert_int_equal(out.a[i].kind, FSM_ACT_FENCE);
 		assert_int_equal(out.a[i].u.fence.nodeid, i);
 	}
-	assert_int_equal(j->refcount, 2);
 	cap = out.cap;
 	arr = out.a;
 	fsm_actions_reset(&out);
 	assert_int_equal(out.n, 0);
 	assert_int_equal(out.cap, cap);
 	assert_ptr_equal(out.a, arr);
-	assert_int_equal(j->refcount, 1);
-	json_decref(j);
 	fsm_actions_release(&out);
 	assert_null(out.a);
 	assert_int_equal(out.cap, 0);
@@ -528,9 +526,43 @@ static void test_yank_set_max(void **state)
 	fsm_free(f);
 }
 
+/* the audit text is JSON whatever a string holds: quotes, backslashes and
+ * control characters escaped, other bytes as they are */
+static void test_audit_text_escapes(void **state)
+{
+	static const char *const odd[] = { "plain", "quote \" in", "back\\slash",
+					   "line\nbreak\ttab\x01\x1f", "\"", "",
+					   "caf\xc3\xa9" };
+	struct fsm *f = new_fsm(1);
+	struct fsm_event ev = ev_at(FSM_EV_ADMIN, 5);
+	struct fsm_actions out;
+
+	(void)state;
+	memset(&out, 0, sizeof(out));
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		char *last = (char *)1;
+		char *text = audit_record_text(f, &ev, NULL, odd[i], "d\"1", &out, 0, &last);
+		json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+
+		assert_non_null(j);
+		assert_string_equal(json_string_value(json_object_get(j, "rule")), odd[i]);
+		assert_string_equal(json_string_value(json_object_get(j, "decision")), "d\"1");
+		assert_true(json_is_null(json_object_get(json_object_get(j, "inputs"),
+							 "gate_closed")) ||
+			    json_is_string(json_object_get(json_object_get(j, "inputs"),
+							   "gate_closed")));
+		assert_int_equal(json_integer_value(json_object_get(j, "mono_ms")), f->now_mono);
+		assert_null(last); /* no VM, no summary */
+		json_decref(j);
+		free(text);
+	}
+	fsm_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_audit_text_escapes),
 		cmocka_unit_test(test_node_loss_500_vms),
 		cmocka_unit_test(test_actions_grow_reset_release),
 		cmocka_unit_test(test_index_random_add_remove),
