@@ -98,6 +98,9 @@ struct daemon {
 	struct fsm_msg *sendq;    /* ring: sendq_n from sendq_head */
 	unsigned sendq_head, sendq_n, sendq_cap;
 	bool sendq_dropping;      /* the bound was hit: logged once per episode */
+	/* own CPG messages sent and not yet delivered back, oldest first */
+	struct own_sent *own_head, *own_tail;
+	unsigned own_n;
 	bool send_retry_armed;
 	uint64_t sent_bytes;      /* CPG bytes sent, for the debug log */
 	uint64_t sent_plain;      /* the same before batch compression */
