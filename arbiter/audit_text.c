@@ -100,37 +100,48 @@ static void tb_str(struct tb *b, const char *s)
 	tb_put(b, "\"", 1);
 }
 
+/* key: the literal text before the value, e.g. ",\"seq\":" */
+static void tb_kint(struct tb *b, const char *key, long long v)
+{
+	tb_raw(b, key);
+	tb_int(b, v);
+}
+
+static void tb_kbool(struct tb *b, const char *key, bool v)
+{
+	tb_raw(b, key);
+	tb_bool(b, v);
+}
+
+static void tb_kstr(struct tb *b, const char *key, const char *v)
+{
+	tb_raw(b, key);
+	tb_str(b, v);
+}
+
 static void ring_text(struct tb *b, const struct fsm_ring_id *r)
 {
-	tb_raw(b, "{\"nodeid\":");
-	tb_int(b, (long long)r->nodeid);
-	tb_raw(b, ",\"seq\":");
-	tb_int(b, (long long)r->seq);
+	tb_kint(b, "{\"nodeid\":", (long long)r->nodeid);
+	tb_kint(b, ",\"seq\":", (long long)r->seq);
 	tb_raw(b, "}");
 }
 
 static void inst_text(struct tb *b, const struct fsm_instance *i)
 {
-	tb_raw(b, "{\"pid\":");
-	tb_int(b, (long long)i->pid);
-	tb_raw(b, ",\"start\":");
-	tb_int(b, (long long)i->start);
+	tb_kint(b, "{\"pid\":", (long long)i->pid);
+	tb_kint(b, ",\"start\":", (long long)i->start);
 	tb_raw(b, "}");
 }
 
 static void epoch_text(struct tb *b, const struct fsm_epoch *e)
 {
-	tb_raw(b, "{\"n\":");
-	tb_int(b, (long long)e->n);
-	tb_raw(b, ",\"kind\":");
-	tb_str(b, fsm_epoch_kind_to_str(e->kind));
-	tb_raw(b, ",\"holder\":");
-	tb_int(b, (long long)e->holder);
+	tb_kint(b, "{\"n\":", (long long)e->n);
+	tb_kstr(b, ",\"kind\":", fsm_epoch_kind_to_str(e->kind));
+	tb_kint(b, ",\"holder\":", (long long)e->holder);
 	tb_raw(b, ",\"instance\":");
 	inst_text(b, &e->hinst);
 	if (e->kind == FSM_EPOCH_COLO) {
-		tb_raw(b, ",\"secondary\":");
-		tb_int(b, (long long)e->secondary);
+		tb_kint(b, ",\"secondary\":", (long long)e->secondary);
 		tb_raw(b, ",\"secondary_instance\":");
 		inst_text(b, &e->sinst);
 	}
@@ -139,30 +150,19 @@ static void epoch_text(struct tb *b, const struct fsm_epoch *e)
 
 static void side_text(struct tb *b, const struct fsm_side_report *s)
 {
-	tb_raw(b, "{\"present\":");
-	tb_bool(b, s->present);
-	tb_raw(b, ",\"connected\":");
-	tb_bool(b, s->connected);
-	tb_raw(b, ",\"alive\":");
-	tb_bool(b, s->alive);
+	tb_kbool(b, "{\"present\":", s->present);
+	tb_kbool(b, ",\"connected\":", s->connected);
+	tb_kbool(b, ",\"alive\":", s->alive);
 	tb_raw(b, ",\"instance\":");
 	inst_text(b, &s->inst);
-	tb_raw(b, ",\"mode\":");
-	tb_str(b, fsm_colo_mode_to_str(s->mode));
-	tb_raw(b, ",\"last_mode\":");
-	tb_str(b, fsm_colo_mode_to_str(s->last_mode));
-	tb_raw(b, ",\"reason\":");
-	tb_str(b, fsm_colo_reason_to_str(s->reason));
-	tb_raw(b, ",\"run\":");
-	tb_str(b, fsm_run_state_to_str(s->run));
-	tb_raw(b, ",\"mig\":");
-	tb_str(b, fsm_mig_state_to_str(s->mig));
-	tb_raw(b, ",\"colo_exit_seen\":");
-	tb_bool(b, s->colo_exit_seen);
-	tb_raw(b, ",\"frozen\":");
-	tb_bool(b, s->frozen);
-	tb_raw(b, ",\"failover_inflight\":");
-	tb_bool(b, s->failover_inflight);
+	tb_kstr(b, ",\"mode\":", fsm_colo_mode_to_str(s->mode));
+	tb_kstr(b, ",\"last_mode\":", fsm_colo_mode_to_str(s->last_mode));
+	tb_kstr(b, ",\"reason\":", fsm_colo_reason_to_str(s->reason));
+	tb_kstr(b, ",\"run\":", fsm_run_state_to_str(s->run));
+	tb_kstr(b, ",\"mig\":", fsm_mig_state_to_str(s->mig));
+	tb_kbool(b, ",\"colo_exit_seen\":", s->colo_exit_seen);
+	tb_kbool(b, ",\"frozen\":", s->frozen);
+	tb_kbool(b, ",\"failover_inflight\":", s->failover_inflight);
 	tb_raw(b, "}");
 }
 
@@ -179,22 +179,14 @@ static void nodes_text(struct tb *b, const struct fsm *f)
 		tb_raw(b, first ? "{\"nodeid\":" : ",{\"nodeid\":");
 		first = false;
 		tb_int(b, (long long)n->nodeid);
-		tb_raw(b, ",\"in_ring\":");
-		tb_bool(b, n->in_ring);
-		tb_raw(b, ",\"arbiter\":");
-		tb_bool(b, n->arb_member);
-		tb_raw(b, ",\"lost\":");
-		tb_bool(b, n->lost);
-		tb_raw(b, ",\"last_alive_mono_ms\":");
-		tb_int(b, (long long)n->last_alive_mono);
-		tb_raw(b, ",\"last_alive_wall_ms\":");
-		tb_int(b, (long long)n->last_alive_wall_ms);
-		tb_raw(b, ",\"fence_pending\":");
-		tb_bool(b, n->fence_pending);
-		tb_raw(b, ",\"fence_ok\":");
-		tb_bool(b, n->fence_ok);
-		tb_raw(b, ",\"fence_wall_s\":");
-		tb_int(b, (long long)n->fence_wall_s);
+		tb_kbool(b, ",\"in_ring\":", n->in_ring);
+		tb_kbool(b, ",\"arbiter\":", n->arb_member);
+		tb_kbool(b, ",\"lost\":", n->lost);
+		tb_kint(b, ",\"last_alive_mono_ms\":", (long long)n->last_alive_mono);
+		tb_kint(b, ",\"last_alive_wall_ms\":", (long long)n->last_alive_wall_ms);
+		tb_kbool(b, ",\"fence_pending\":", n->fence_pending);
+		tb_kbool(b, ",\"fence_ok\":", n->fence_ok);
+		tb_kint(b, ",\"fence_wall_s\":", (long long)n->fence_wall_s);
 		tb_raw(b, "}");
 	}
 	tb_raw(b, "]");
@@ -202,34 +194,25 @@ static void nodes_text(struct tb *b, const struct fsm *f)
 
 static void action_text(struct tb *b, const struct fsm_action *a)
 {
-	tb_raw(b, "{\"kind\":");
-	tb_str(b, fsm_action_kind_to_str(a->kind));
+	tb_kstr(b, "{\"kind\":", fsm_action_kind_to_str(a->kind));
 	switch (a->kind) {
 	case FSM_ACT_QMP:
-		tb_raw(b, ",\"vm\":");
-		tb_str(b, a->u.qmp.vm);
-		tb_raw(b, ",\"cmd\":");
-		tb_str(b, fsm_qmp_cmd_to_str(a->u.qmp.cmd));
-		tb_raw(b, ",\"oob\":");
-		tb_bool(b, a->u.qmp.oob);
-		tb_raw(b, ",\"epoch\":");
-		tb_int(b, (long long)a->u.qmp.tag.epoch);
+		tb_kstr(b, ",\"vm\":", a->u.qmp.vm);
+		tb_kstr(b, ",\"cmd\":", fsm_qmp_cmd_to_str(a->u.qmp.cmd));
+		tb_kbool(b, ",\"oob\":", a->u.qmp.oob);
+		tb_kint(b, ",\"epoch\":", (long long)a->u.qmp.tag.epoch);
 		break;
 	case FSM_ACT_SEND:
-		tb_raw(b, ",\"msg\":");
-		tb_str(b, fsm_msg_kind_to_str(a->u.send.kind));
+		tb_kstr(b, ",\"msg\":", fsm_msg_kind_to_str(a->u.send.kind));
 		break;
 	case FSM_ACT_FENCE:
-		tb_raw(b, ",\"node\":");
-		tb_int(b, (long long)a->u.fence.nodeid);
+		tb_kint(b, ",\"node\":", (long long)a->u.fence.nodeid);
 		break;
 	case FSM_ACT_KILL:
-		tb_raw(b, ",\"vm\":");
-		tb_str(b, a->u.kill.vm);
+		tb_kstr(b, ",\"vm\":", a->u.kill.vm);
 		break;
 	case FSM_ACT_STATUS:
-		tb_raw(b, ",\"status\":");
-		tb_str(b, fsm_vm_status_to_str(a->u.status.status));
+		tb_kstr(b, ",\"status\":", fsm_vm_status_to_str(a->u.status.status));
 		break;
 	case FSM_ACT_PERSIST:
 		tb_raw(b, ",\"epoch\":");
@@ -244,12 +227,9 @@ static void action_text(struct tb *b, const struct fsm_action *a)
 /* "mono_ms", "wall_ms", "node": the start of both texts */
 static void head_text(struct tb *b, const struct fsm *f)
 {
-	tb_raw(b, "{\"mono_ms\":");
-	tb_int(b, (long long)f->now_mono);
-	tb_raw(b, ",\"wall_ms\":");
-	tb_int(b, (long long)f->now_wall_ms);
-	tb_raw(b, ",\"node\":");
-	tb_int(b, (long long)f->cfg.local_nodeid);
+	tb_kint(b, "{\"mono_ms\":", (long long)f->now_mono);
+	tb_kint(b, ",\"wall_ms\":", (long long)f->now_wall_ms);
+	tb_kint(b, ",\"node\":", (long long)f->cfg.local_nodeid);
 }
 
 static char *tb_done(struct tb *b)
@@ -269,22 +249,16 @@ char *audit_record_text(const struct fsm *f, const struct fsm_event *ev,
 	bool first = true;
 
 	head_text(&b, f);
-	tb_raw(&b, ",\"policy\":");
-	tb_str(&b, fsm_fence_policy_to_str(f->cfg.fence_policy));
-	tb_raw(&b, ",\"event\":");
-	tb_str(&b, fsm_event_kind_to_str(ev->kind));
-	tb_raw(&b, ",\"rule\":");
-	tb_str(&b, rule ? rule : "");
-	tb_raw(&b, ",\"decision\":");
-	tb_str(&b, decision ? decision : "");
+	tb_kstr(&b, ",\"policy\":", fsm_fence_policy_to_str(f->cfg.fence_policy));
+	tb_kstr(&b, ",\"event\":", fsm_event_kind_to_str(ev->kind));
+	tb_kstr(&b, ",\"rule\":", rule ? rule : "");
+	tb_kstr(&b, ",\"decision\":", decision ? decision : "");
 	tb_raw(&b, ",\"inputs\":{\"ring\":");
 	ring_text(&b, &f->rc);
-	tb_raw(&b, ",\"quorate\":");
-	tb_bool(&b, f->quorate);
+	tb_kbool(&b, ",\"quorate\":", f->quorate);
 	tb_raw(&b, ",\"quorum_ring\":");
 	ring_text(&b, &f->rq);
-	tb_raw(&b, ",\"gate_closed\":");
-	tb_str(&b, fsm_gate_reason(f));
+	tb_kstr(&b, ",\"gate_closed\":", fsm_gate_reason(f));
 	tb_raw(&b, ",\"nodes\":");
 	nodes_text(&b, f);
 	if (vm) {
@@ -310,8 +284,7 @@ char *audit_record_text(const struct fsm *f, const struct fsm_event *ev,
 	}
 	tb_raw(&b, "]");
 	if (vm) {
-		tb_raw(&b, ",\"vm\":");
-		tb_str(&b, vm->name);
+		tb_kstr(&b, ",\"vm\":", vm->name);
 	}
 	tb_raw(&b, "}");
 	if (last) {
@@ -320,14 +293,10 @@ char *audit_record_text(const struct fsm *f, const struct fsm_event *ev,
 		*last = NULL;
 		if (vm) {
 			head_text(&s, f);
-			tb_raw(&s, ",\"vm\":");
-			tb_str(&s, vm->name);
-			tb_raw(&s, ",\"event\":");
-			tb_str(&s, fsm_event_kind_to_str(ev->kind));
-			tb_raw(&s, ",\"rule\":");
-			tb_str(&s, rule ? rule : "");
-			tb_raw(&s, ",\"decision\":");
-			tb_str(&s, decision ? decision : "");
+			tb_kstr(&s, ",\"vm\":", vm->name);
+			tb_kstr(&s, ",\"event\":", fsm_event_kind_to_str(ev->kind));
+			tb_kstr(&s, ",\"rule\":", rule ? rule : "");
+			tb_kstr(&s, ",\"decision\":", decision ? decision : "");
 			tb_raw(&s, ",\"epoch\":");
 			epoch_text(&s, &vm->p.epoch);
 			tb_raw(&s, "}");
