@@ -337,20 +337,15 @@ bool sim_component_quorate(const struct sim_world *w, unsigned i)
 	return c && votequorum(w, c, i);
 }
 
-static bool ring_intact(const struct sim_world *w, unsigned r);
-
 bool sim_node_outside(const struct sim_world *w, unsigned i)
 {
 	const struct sim_node *n = &w->nodes[i];
 
 	if (!n->power)
 		return false;
-	/* cut off (truth), or its corosync not (yet) in a quorate ring that still
-	 * exists: a node whose stall just ended holds its old ring, which the
-	 * others left (seed 14141006: counted inside, it voided the self wait) */
+	/* cut off (truth), or its corosync not (yet) in a quorate ring */
 	return !n->cs_up || n->stalled || !sim_component_quorate(w, i) ||
-	       !n->ring || !ring_intact(w, n->ring) ||
-	       !votequorum(w, w->rings[n->ring].members, i);
+	       !n->ring || !votequorum(w, w->rings[n->ring].members, i);
 }
 
 static bool ring_intact(const struct sim_world *w, unsigned r)
