@@ -317,6 +317,26 @@ static void send_arm(struct daemon *d, unsigned ms)
 		qb_log(LOG_CRIT, "node=%u: cannot arm the send timer", d->nodeid);
 }
 
+/* Posts the messages of one CPG delivery from `from`, in order, and steps
+ * the fsm on all of them before anything else is dispatched. */
+static void post_msgs(struct daemon *d, uint32_t from, const struct fsm_msg *msgs, unsigned n)
+{
+	struct fsm_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = FSM_EV_PEER_MSG;
+	ev.u.peer.from = from; /* the CPG sender, never a payload field */
+	for (unsigned i = 0; i < n && d->fsm; i++) {
+		ev.u.peer.msg = msgs[i];
+		qb_log(LOG_DEBUG, "node=%u vm=%s: %s from node %u", d->nodeid,
+		       msgs[i].vm[0] ? msgs[i].vm : "-", fsm_msg_kind_to_str(msgs[i].kind), from);
+		if (post_push(d, &ev))
+			break;
+	}
+	if (d->fsm && !d->stepping)
+		drain(d);
+}
+
 /*
  * The own messages sent and not yet delivered back, oldest first: the bytes
  * sent and the fsm's messages they carry.  CPG delivers a sender's messages
@@ -382,7 +402,6 @@ static void own_push(struct daemon *d, const uint8_t *bytes, size_t len, unsigne
 static bool own_take(struct daemon *d, const struct membership_deliver *m)
 {
 	struct own_sent *e = d->own_head;
-	struct fsm_event ev;
 
 	if (!e)
 		return false;
@@ -399,17 +418,8 @@ static bool own_take(struct daemon *d, const struct membership_deliver *m)
 	}
 	qb_log(LOG_DEBUG, "node=%u: %u own messages (%zu bytes) back as sent", d->nodeid, e->n,
 	       m->len);
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = FSM_EV_PEER_MSG;
-	ev.u.peer.from = m->nodeid;
-	for (unsigned i = 0; i < e->n && d->fsm; i++) {
-		ev.u.peer.msg = e->msgs[i];
-		if (post_push(d, &ev))
-			break;
-	}
+	post_msgs(d, m->nodeid, e->msgs, e->n);
 	free(e);
-	if (d->fsm && !d->stepping)
-		drain(d);
 	return true;
 }
 
@@ -669,7 +679,6 @@ static void drop_log(struct daemon *d, const struct membership_deliver *m, int r
 static void deliver_batch(struct daemon *d, const struct membership_deliver *m)
 {
 	struct peer_msg_error err;
-	struct fsm_event ev;
 	struct fsm_msg *msgs;
 	unsigned cap = m->len >= PEER_MSG_HDR_LEN ? peer_batch_count(m->data) : 0, n = 0;
 	int rc;
@@ -691,20 +700,8 @@ static void deliver_batch(struct daemon *d, const struct membership_deliver *m)
 	}
 	qb_log(LOG_DEBUG, "node=%u: batch of %u messages (%zu bytes) from node %u", d->nodeid,
 	       n, m->len, m->nodeid);
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = FSM_EV_PEER_MSG;
-	ev.u.peer.from = m->nodeid; /* the CPG sender, never a payload field */
-	for (unsigned i = 0; i < n && d->fsm; i++) {
-		ev.u.peer.msg = msgs[i];
-		qb_log(LOG_DEBUG, "node=%u vm=%s: %s from node %u", d->nodeid,
-		       msgs[i].vm[0] ? msgs[i].vm : "-", fsm_msg_kind_to_str(msgs[i].kind),
-		       m->nodeid);
-		if (post_push(d, &ev))
-			break;
-	}
+	post_msgs(d, m->nodeid, msgs, n);
 	free(msgs);
-	if (d->fsm && !d->stepping)
-		drain(d);
 }
 
 static void deliver(struct daemon *d, const struct membership_deliver *m)
