@@ -545,17 +545,20 @@ static int main_check(struct config_lex *ps, const struct arb_config *c)
 		return -EINVAL;
 	}
 	if (c->watchdog_device[0]) {
-		/* petted only while a reset would still come before the own
-		 * liveness deadline + SFT + kill_time (fsm_watchdog_may_pet),
-		 * with the liveness message up to two periods old */
+		/* held only while a reset two ticks late would still come
+		 * before the own liveness deadline + SFT + kill_time
+		 * (fsm_watchdog_tick), with the liveness message up to two
+		 * periods old; the device counts whole seconds */
+		int64_t t = (c->watchdog_timeout_ms + 999) / 1000 * 1000;
 		int64_t room = c->liveness_bound_ms + c->self_fence_timeout_ms + c->kill_time_ms -
-			       2 * c->liveness_period_ms;
+			       2 * c->liveness_period_ms -
+			       2 * fsm_watchdog_period_ms(t, c->liveness_period_ms);
 
-		if (c->watchdog_timeout_ms > room)
-			return bound_err(ps, c, CONFIG_KEY_WATCHDOG_TIMEOUT, c->watchdog_timeout_ms,
+		if (t > room)
+			return bound_err(ps, c, CONFIG_KEY_WATCHDOG_TIMEOUT, t,
 					 "exceeds", "liveness_bound + self_fence_timeout + "
-					 "kill_time - 2 x liveness_period", room,
-					 "the watchdog could not be petted even on a healthy node");
+					 "kill_time - 2 x liveness_period - 2 x its pet period",
+					 room, "the watchdog could not be held even on a healthy node");
 	}
 	if (c->self_wait_ms != 0 && !c->allow_unsafe) {
 		int64_t w = c->liveness_period_ms + c->liveness_bound_ms + c->self_fence_timeout_ms +

@@ -64,7 +64,7 @@ static json_t *cluster_json(struct daemon *d, json_t *fs)
 			 fsm_fence_policy_to_str(d->cfg.fence_policy), "no_quorum",
 			 d->cfg.no_quorum == FSM_NOQUORUM_KILL ? "kill" : "freeze");
 	if (o)
-		json_object_set_new(o, "watchdog", json_string(d->wdog_fd < 0 ? "none" :
+		json_object_set_new(o, "watchdog", json_string(!d->wdog_on ? "none" :
 							       d->wdog_petting ? "petted" :
 							       "not petted"));
 	return o;

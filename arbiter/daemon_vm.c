@@ -738,6 +738,8 @@ static void on_state(struct qmp_client *c, enum qmp_client_state old_state,
 	struct fsm_event ev;
 
 	(void)c;
+	if (new_state == QMP_CLIENT_READY || new_state == QMP_CLIENT_DISCONNECTED)
+		v->probed = true;
 	qb_log(new_state == QMP_CLIENT_DISCONNECTED && old_state == QMP_CLIENT_READY ?
 	       LOG_WARNING : LOG_DEBUG, "node=%u vm=%s: QMP %s -> %s: %s", v->d->nodeid,
 	       v->cfg.name, qmp_client_state_to_str(old_state),
@@ -975,6 +977,14 @@ int daemon_vm_remove(struct daemon *d, struct daemon_vm *v)
 	qb_log(LOG_NOTICE, "node=%u vm=%s: removed", d->nodeid, v->cfg.name);
 	vm_free(d, v);
 	return 0;
+}
+
+bool daemon_vm_all_probed(const struct daemon *d)
+{
+	for (const struct daemon_vm *v = d->vms; v; v = v->next)
+		if (v->qc && !v->probed)
+			return false;
+	return true;
 }
 
 void daemon_vm_free_all(struct daemon *d)

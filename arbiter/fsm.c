@@ -253,10 +253,15 @@ bool fsm_gate_open(const struct fsm *f)
 	return fsm_gate_reason(f) == NULL;
 }
 
+int64_t fsm_watchdog_stop_by(const struct fsm *f)
+{
+	return f->live_sent + f->cfg.liveness_bound_ms + f->cfg.self_fence_timeout_ms +
+	       f->cfg.kill_time_ms;
+}
+
 bool fsm_watchdog_may_pet(const struct fsm *f, int64_t now_mono, int64_t timeout_ms)
 {
-	int64_t stop_by = f->live_sent + f->cfg.liveness_bound_ms +
-			  f->cfg.self_fence_timeout_ms + f->cfg.kill_time_ms;
+	int64_t stop_by = fsm_watchdog_stop_by(f);
 
 	if (f->started && fsm_gate_open(f) && now_mono + timeout_ms <= stop_by)
 		return true;
@@ -269,6 +274,24 @@ bool fsm_watchdog_may_pet(const struct fsm *f, int64_t now_mono, int64_t timeout
 			return false;
 	}
 	return true;
+}
+
+bool fsm_watchdog_tick(const struct fsm *f, int64_t now_mono, int64_t timeout_ms,
+		       int64_t period_ms, bool held, bool *hold)
+{
+	int64_t stop_by = fsm_watchdog_stop_by(f);
+
+	/* held until the next tick, late by up to a period: a crash there
+	 * would still ping in time */
+	if (fsm_watchdog_may_pet(f, now_mono, timeout_ms + 2 * period_ms)) {
+		*hold = true;
+		return true;
+	}
+	/* letting go pings once more, which only helps if that reset still
+	 * comes by the deadline; past it, holding the device unpetted is the
+	 * lesser harm (only a crash would ping now) */
+	*hold = held && !(f->started && now_mono + timeout_ms <= stop_by);
+	return false;
 }
 
 /*

@@ -41,6 +41,7 @@ struct daemon_vm {
 	bool pidfd_retry_armed;
 	qb_loop_timer_handle pidfd_retry;
 	bool fd_stored;           /* handed to systemd's fd store */
+	bool probed;              /* a first connect ended: QMP up, or nobody there */
 	const char *refused;      /* QEMU without COLO: out of the fsm, status "refused" */
 	/* status as the fsm last reported it */
 	enum fsm_vm_status status;
@@ -134,11 +135,15 @@ struct daemon {
 	struct fdhub *hub_qmp, *hub_pidfd;
 
 	/* watchdog_device (daemon_watchdog.c) */
-	int wdog_fd;              /* -1: none */
+	bool wdog_on;             /* a device is configured */
+	int wdog_fd;              /* held open; -1: released (or none) */
 	int64_t wdog_timeout_ms;  /* as the device took it */
+	int64_t wdog_period_ms;   /* between ticks */
 	qb_loop_timer_handle wdog_timer;
 	bool wdog_armed, wdog_petting;
-	int wdog_errno;           /* the last pet's write failure, 0: none */
+	bool wdog_checked;        /* its timeout was read (and set) once */
+	bool wdog_late;           /* held past the time a release could ping */
+	int wdog_errno;           /* the last open or pet failure, 0: none */
 
 	/* systemd */
 	bool notify;              /* NOTIFY_SOCKET set */
@@ -226,8 +231,13 @@ void daemon_audit_close(struct daemon *d);
 void daemon_fence_start(struct daemon *d, uint32_t nodeid);
 void daemon_fence_free_all(struct daemon *d);
 
+/* Has every local QEMU been looked at once since start?  Until then the
+ * fsm cannot know that nothing runs alone here. */
+bool daemon_vm_all_probed(const struct daemon *d);
+
 /* ---- daemon_watchdog.c ---- */
-/* 0, or -errno when the configured device cannot be opened (CRIT logged) */
+/* 0, or -errno when the configured device is not there to be written
+ * (CRIT logged).  It is opened later, at the first tick that may hold it. */
 int daemon_watchdog_open(struct daemon *d);
 /* disarm: a clean stop (the magic close); else the device keeps counting */
 void daemon_watchdog_close(struct daemon *d, bool disarm);

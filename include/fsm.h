@@ -535,6 +535,29 @@ bool fsm_gate_open(const struct fsm *f);
  */
 bool fsm_watchdog_may_pet(const struct fsm *f, int64_t now_mono, int64_t timeout_ms);
 
+/* That bound: the own liveness deadline + self_fence_timeout + kill_time. */
+int64_t fsm_watchdog_stop_by(const struct fsm *f);
+
+/*
+ * One tick, `period_ms` after the last, of whoever owns the watchdog device.
+ * The kernel pings an active watchdog not only on a write but also when its
+ * file is released without the magic close, as a crash releases it, and on
+ * WDIOC_SETTIMEOUT.  So holding the device open is itself a pet deferred to
+ * an unknown time: it may be held only while a ping up to a period late
+ * would still be allowed.  Returns whether to pet now; *hold says whether
+ * the device is to be held (opened, or kept open) after this tick, given
+ * whether it is `held` now.  Releasing it is its last pet: the node resets
+ * `timeout_ms` later unless a later tick holds and pets it again.
+ */
+bool fsm_watchdog_tick(const struct fsm *f, int64_t now_mono, int64_t timeout_ms,
+		       int64_t period_ms, bool held, bool *hold);
+
+/* The tick period for a device that resets `timeout_ms` after a pet. */
+static inline int64_t fsm_watchdog_period_ms(int64_t timeout_ms, int64_t liveness_period_ms)
+{
+	return timeout_ms / 5 < liveness_period_ms ? timeout_ms / 5 : liveness_period_ms;
+}
+
 /* Pure snapshot for `colo-arbiterctl status --json`. New reference. */
 json_t *fsm_status_json(const struct fsm *f);
 /* The same in parts: without "vms", and one entry of "vms" (NULL: no such

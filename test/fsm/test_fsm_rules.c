@@ -452,6 +452,58 @@ static void test_watchdog_pet_bound(void **state)
 	h_free(&c);
 }
 
+/* fsm_watchdog_tick(): the same stall, ticked as the daemon ticks.  The
+ * kernel pings a watchdog whose file is released (a crash releases it), so
+ * wherever the device is held after a tick, a crash before the next tick
+ * must still reset the node within the bound; it is let go in time, pets
+ * stop with it, and once the side is frozen it is held and petted again. */
+static void test_watchdog_tick_lets_go_in_time(void **state)
+{
+	const int64_t wd = 4000, period = 500;
+	struct h_cluster c;
+	struct fsm *f;
+	int64_t stall, bound, let_go = -1;
+	bool held = true, pet;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_SELF, 0);
+	solo_on_n1(&c);
+	f = h_node(&c, 1)->f;
+	pet = fsm_watchdog_tick(f, c.now, wd, period, held, &held);
+	assert_true(pet && held);
+	stall = c.now;
+	h_node(&c, 1)->cpg_stalled = true;
+	h_advance(&c, 1);
+	/* no liveness message comes back from now on */
+	bound = fsm_watchdog_stop_by(f);
+	assert_true(bound <= stall + c.base.liveness_bound_ms + c.base.self_fence_timeout_ms +
+		    c.base.kill_time_ms);
+	for (int i = 0; i < 40 && h_q(&c, 1, "v")->run == FSM_RUN_RUNNING; i++) {
+		bool was = held;
+
+		pet = fsm_watchdog_tick(f, c.now, wd, period, was, &held);
+		if (pet)
+			assert_true(held);
+		if (held)
+			assert_true(c.now + period + wd <= bound);
+		if (was && !held) {
+			assert_int_equal(let_go, -1);
+			let_go = c.now;
+			assert_true(let_go + wd <= bound);
+		}
+		if (!was)
+			assert_false(held); /* not taken again while v runs alone */
+		h_advance(&c, period);
+	}
+	assert_int_equal(h_q(&c, 1, "v")->run, FSM_RUN_PAUSED);
+	assert_true(let_go >= stall);
+	h_advance(&c, 100);
+	assert_int_equal(h_status(&c, 1, "v"), FSM_ST_FROZEN);
+	pet = fsm_watchdog_tick(f, c.now, wd, period, false, &held);
+	assert_true(pet && held);
+	h_free(&c);
+}
+
 /* A secondary started on an inquorate node is frozen (it looks alone:
  * mode none, running); after the heal a resync takes it into COLO and a
  * COLO epoch names it.  That supersedes its FROZEN mark: once the primary's
@@ -1070,6 +1122,7 @@ int main(void)
 		cmocka_unit_test(test_rule4_inquorate_freezes_solo),
 		cmocka_unit_test(test_rule4_frozen_superseded_by_colo_epoch),
 		cmocka_unit_test(test_watchdog_pet_bound),
+		cmocka_unit_test(test_watchdog_tick_lets_go_in_time),
 		cmocka_unit_test(test_rule5_procdown_alone_never_fails_over),
 		cmocka_unit_test(test_rule6_restart_rederives),
 		cmocka_unit_test(test_mech_fence_wait),
