@@ -105,8 +105,17 @@ enum sim_profile {
 	SP_ELIGIBILITY,
 	SP_FREEZE_CONFIRM,
 	SP_YANK_FIRST,
+	SP_WATCHDOG,
 	SP_COUNT,
 };
+
+/* A bit of sim_params.disable beside the fsm's mechanisms: no node has a
+ * watchdog device (production allows it, with a warning under `self`). */
+#define SIM_NO_WATCHDOG (1u << 31)
+/* ... and the daemon's rule before fsm_watchdog_tick(): the device opened
+ * (WDIOC_SETTIMEOUT: a ping) at every start and held throughout, so the
+ * release by a dying arbiter pings it whenever that comes */
+#define SIM_WD_HOLD_ALWAYS (1u << 30)
 const char *sim_profile_to_str(enum sim_profile p);
 
 void sim_schedule_random(struct sim_schedule *s, uint64_t seed,
@@ -199,8 +208,10 @@ struct sim_node {
 	const char *status_why[SIM_VMS];
 	bool fence_pending_for[SIM_NODES + 1];
 	int64_t outside_since;   /* outside every quorate ring (truth) */
-	bool wd_armed;           /* the node's watchdog runs (since its arbiter's start) ... */
-	int64_t last_pet;        /* ... and was last petted then */
+	bool wd_armed;           /* the node's watchdog runs (since its first pet) ... */
+	int64_t last_pet;        /* ... and was last pinged then (pet, release, start) */
+	bool wd_held;            /* the arbiter holds the device open */
+	uint32_t wd_gen;         /* the pending reset's generation (one per ping) */
 	/* ack ledger of invariant 4 (the checker's memory, not the disk) */
 	struct { unsigned vm; struct fsm_proposal p; } acks[SIM_ACKLOG];
 	unsigned n_acks;

@@ -24,11 +24,14 @@ static const struct {
 	{ "ring_id_agreement", SP_RING_ID, FSM_MECH_RING_ID_AGREEMENT },
 	{ "fence_wait", SP_FENCE_WAIT, FSM_MECH_FENCE_WAIT },
 	{ "procdown_guard", SP_PROCDOWN, FSM_MECH_PROCDOWN_GUARD },
-	{ "own_liveness", SP_OWN_LIVENESS, FSM_MECH_OWN_LIVENESS },
+	/* a watchdog would reset the stalled node in time too */
+	{ "own_liveness", SP_OWN_LIVENESS, FSM_MECH_OWN_LIVENESS | SIM_NO_WATCHDOG },
 	{ "epoch_cas", SP_EPOCH_CAS, FSM_MECH_EPOCH_CAS },
 	{ "eligibility", SP_ELIGIBILITY, FSM_MECH_ELIGIBILITY },
 	{ "freeze_confirm", SP_FREEZE_CONFIRM, FSM_MECH_FREEZE_CONFIRM },
 	{ "yank_first", SP_YANK_FIRST, FSM_MECH_YANK_FIRST },
+	{ "watchdog", SP_WATCHDOG, SIM_NO_WATCHDOG },
+	{ "watchdog_release", SP_WATCHDOG, SIM_WD_HOLD_ALWAYS },
 };
 
 static double mono_s(void)
@@ -48,6 +51,10 @@ static int parse_disable(const char *arg, uint32_t *out)
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		unsigned b;
 
+		if (!strcmp(tok, "watchdog") || !strcmp(tok, "watchdog_release")) {
+			*out |= tok[8] ? SIM_WD_HOLD_ALWAYS : SIM_NO_WATCHDOG;
+			continue;
+		}
 		for (b = 0; b < FSM_MECH_COUNT; b++)
 			if (!strcmp(tok, fsm_mechanism_to_str((enum fsm_mechanism)(1u << b))))
 				break;
@@ -69,6 +76,14 @@ static void print_disable(uint32_t d)
 			printf("%s%s", any ? "," : "", fsm_mechanism_to_str((enum fsm_mechanism)(1u << b)));
 			any = true;
 		}
+	if (d & SIM_NO_WATCHDOG) {
+		printf("%swatchdog", any ? "," : "");
+		any = true;
+	}
+	if (d & SIM_WD_HOLD_ALWAYS) {
+		printf("%swatchdog_release", any ? "," : "");
+		any = true;
+	}
 	if (!any)
 		printf("none");
 }

@@ -28,7 +28,7 @@ const char *sim_profile_to_str(enum sim_profile p)
 	static const char *const n[SP_COUNT] = {
 		"general", "quorum_gate", "ring_id_agreement", "fence_wait",
 		"procdown_guard", "own_liveness", "epoch_cas", "eligibility",
-		"freeze_confirm", "yank_first",
+		"freeze_confirm", "yank_first", "watchdog",
 	};
 
 	return (unsigned)p < SP_COUNT ? n[p] : "?";
@@ -254,6 +254,16 @@ void sim_schedule_random(struct sim_schedule *s, uint64_t seed,
 			add(s, 0, SF_RESET, 1, 0, 0);
 		add(s, sim_rng_range(&r, 500, 3000), SF_STALL, 1, 0,
 		    sim_rng_range(&r, 35000, 58000));
+		break;
+	case SP_WATCHDOG:
+		/* P solo, its corosync stalls, its arbiter dies before the
+		 * freeze: only the device stops P before S takes over */
+		one_pair(&s->p, FSM_FENCE_SELF);
+		add(s, 0, SF_RESET, 1, 0, 0);
+		pn = (unsigned)sim_rng_range(&r, 500, 3000);
+		add(s, pn, SF_STALL, 1, 0, sim_rng_range(&r, 35000, 58000));
+		add(s, pn + sim_rng_range(&r, 0, 5000), SF_ARB_CRASH, 1, 0,
+		    sim_rng_range(&r, 200, 20000));
 		break;
 	case SP_ELIGIBILITY:
 		one_pair(&s->p, FSM_FENCE_PACEMAKER);

@@ -42,7 +42,8 @@ enum sim_ev_kind {
 	EV_QMP_RECONNECT,
 	EV_CPG_REFRESH,  /* an arbiter process left: CPG tells peers */
 	EV_CPG_JOIN,     /* an arbiter's cpg_join, seen by all members at once */
-	EV_WATCHDOG,
+	EV_WATCHDOG,     /* a ping's reset comes due */
+	EV_PET_TICK,     /* the arbiter's watchdog tick */
 	EV_END_FAULTS,
 	EV_RESYNC_COLO,
 };
@@ -337,15 +338,20 @@ bool sim_component_quorate(const struct sim_world *w, unsigned i)
 	return c && votequorum(w, c, i);
 }
 
+static bool ring_intact(const struct sim_world *w, unsigned r);
+
 bool sim_node_outside(const struct sim_world *w, unsigned i)
 {
 	const struct sim_node *n = &w->nodes[i];
 
 	if (!n->power)
 		return false;
-	/* cut off (truth), or its corosync not (yet) in a quorate ring */
+	/* cut off (truth), or its corosync not (yet) in a quorate ring that still
+	 * exists: a node whose stall just ended holds its old ring, which the
+	 * others left (seed 14141006: counted inside, it voided the self wait) */
 	return !n->cs_up || n->stalled || !sim_component_quorate(w, i) ||
-	       !n->ring || !votequorum(w, w->rings[n->ring].members, i);
+	       !n->ring || !ring_intact(w, n->ring) ||
+	       !votequorum(w, w->rings[n->ring].members, i);
 }
 
 static bool ring_intact(const struct sim_world *w, unsigned r)
@@ -1190,6 +1196,47 @@ static void persist_crash(struct sim_world *w, int i)
 	memcpy(n->disk_has, n->durable_has, sizeof(n->disk_has));
 }
 
+/* The device resets the node WATCHDOG_MS after its last ping: a pet, the
+ * release of an active device without the magic close, or its start. */
+static void wd_ping(struct sim_world *w, int i, const char *how)
+{
+	struct sim_node *n = &w->nodes[i];
+	struct sim_ev *e = ev_new(w, EV_WATCHDOG);
+
+	if (!n->wd_armed || how)
+		trace(w, i, "watchdog %s", how ? how : "started");
+	n->wd_armed = true;
+	n->last_pet = w->now;
+	e->node = i;
+	e->arg = (int)++n->wd_gen;
+	ev_at(w, e, w->now + WATCHDOG_MS);
+}
+
+/* the daemon's pet timer (daemon_watchdog.c), with the same rule */
+static void wd_tick(struct sim_world *w, int i)
+{
+	struct sim_node *n = &w->nodes[i];
+	int64_t period = fsm_watchdog_period_ms(WATCHDOG_MS, w->d.cfg.liveness_period_ms);
+	bool keep = n->wd_held;
+	bool pet = fsm_watchdog_tick(n->f, w->now, WATCHDOG_MS, period, n->wd_held, &keep);
+	struct sim_ev *e;
+
+	if (w->s->p.disable & SIM_WD_HOLD_ALWAYS) {
+		pet = fsm_watchdog_may_pet(n->f, w->now, WATCHDOG_MS);
+		keep = true;
+	}
+
+	if (pet)
+		wd_ping(w, i, NULL);
+	if (n->wd_held && !keep)
+		wd_ping(w, i, "let go");
+	n->wd_held = keep;
+	e = ev_new(w, EV_PET_TICK);
+	e->node = i;
+	e->inc = n->inc;
+	ev_at(w, e, w->now + period);
+}
+
 static void arb_kill(struct sim_world *w, int i, enum fsm_cpg_reason why,
 		     bool silent)
 {
@@ -1231,15 +1278,15 @@ static void arb_kill(struct sim_world *w, int i, enum fsm_cpg_reason why,
 		e->node = (int)j;
 		ev_at(w, e, w->now + 3);
 	}
-	if (why != FSM_CPG_LEAVE) {
-		/* the device resets the node WATCHDOG_MS after the last pet,
-		 * which fsm_watchdog_may_pet() allowed */
-		struct sim_ev *e = ev_new(w, EV_WATCHDOG);
-
-		e->node = i;
-		e->inc = n->inc;
-		ev_at(w, e, n->last_pet + WATCHDOG_MS > w->now ? n->last_pet + WATCHDOG_MS : w->now);
+	if (why == FSM_CPG_LEAVE) {
+		/* the magic close */
+		n->wd_armed = false;
+		n->wd_gen++;
+	} else if (n->wd_held) {
+		/* the kernel pings a watchdog released without the magic close */
+		wd_ping(w, i, "released by the dying arbiter");
 	}
+	n->wd_held = false;
 }
 
 static void power_off(struct sim_world *w, int i, const char *why);
@@ -1271,6 +1318,7 @@ static void arb_start(struct sim_world *w, int i)
 	struct fsm_persist recs[SIM_VMS];
 	unsigned nr = 0;
 	struct fsm_event fe;
+	struct sim_ev *tick;
 
 	if (!n->power || n->arb_up)
 		return;
@@ -1283,13 +1331,15 @@ static void arb_start(struct sim_world *w, int i)
 	n->left_clean = false;
 	n->inc++;
 	n->n_writes = 0;
-	if (!n->wd_armed) {
-		/* opened by the arbiter; a restart finds it running, still
-		 * counting from the last pet of the one that died */
-		n->wd_armed = true;
-		n->last_pet = w->now;
-	}
 	trace(w, i, "arbiter starts");
+	if (w->s->p.disable & SIM_WD_HOLD_ALWAYS) {
+		wd_ping(w, i, "opened, WDIOC_SETTIMEOUT");
+		n->wd_held = true;
+	}
+	tick = ev_new(w, EV_PET_TICK); /* the device is only checked at start */
+	tick->node = i;
+	tick->inc = n->inc;
+	ev_at(w, tick, w->now + fsm_watchdog_period_ms(WATCHDOG_MS, cfg.liveness_period_ms));
 	for (unsigned v = 0; v < SIM_VMS; v++)
 		if (n->durable_has[v])
 			recs[nr++] = n->durable[v];
@@ -1348,6 +1398,8 @@ static void power_off(struct sim_world *w, int i, const char *why)
 	w->last_break = w->now;
 	n->power = false;
 	n->wd_armed = false;
+	n->wd_held = false;
+	n->wd_gen++;
 	n->cs_up = false;
 	n->stalled = false;
 	n->egress = false;
@@ -1604,8 +1656,6 @@ static void step(struct sim_world *w, int i, struct fsm_event *ev)
 			    "acted (incremental re-derivation)", i + 1,
 			    fsm_event_kind_to_str(ev->kind));
 	do_actions(w, i, w->out);
-	if (n->f && n->arb_up && fsm_watchdog_may_pet(n->f, w->now, WATCHDOG_MS))
-		n->last_pet = w->now;
 }
 
 /* ---- faults ------------------------------------------------------------------- */
@@ -1935,7 +1985,7 @@ static void world_reset(struct sim_world *w, const struct sim_schedule *s)
 	w->d.cfg.fence_policy = s->p.policy;
 	w->d.cfg.two_node = s->p.two_node;
 	w->d.cfg.freeze_colo_primaries = s->p.freeze_colo_primaries;
-	w->d.cfg.test_disable = s->p.disable;
+	w->d.cfg.test_disable = s->p.disable & ~(SIM_NO_WATCHDOG | SIM_WD_HOLD_ALWAYS);
 	w->d.cfg.audit = false;
 	w->pid_next = 4000;
 }
@@ -2195,11 +2245,15 @@ static void handle(struct sim_world *w, struct sim_ev *e)
 		if (n->arb_up && n->cs_up && ring_intact(w, n->ring))
 			cpg_deliver(w, (unsigned)e->node, w->rings[n->ring].members, false, 0);
 		break;
+	case EV_PET_TICK:
+		if (n->arb_up && n->inc == e->inc && n->f && !(w->s->p.disable & SIM_NO_WATCHDOG))
+			wd_tick(w, e->node);
+		break;
 	case EV_WATCHDOG:
-		if (!n->arb_up && n->inc == e->inc && n->power) {
+		if (n->wd_armed && n->power && (uint32_t)e->arg == n->wd_gen) {
 			struct sim_ev *p = ev_new(w, EV_POWER_ON);
 
-			power_off(w, e->node, "watchdog: arbiter not petting");
+			power_off(w, e->node, "watchdog: no ping for its timeout");
 			p->node = e->node;
 			ev_at(w, p, w->now + sim_rng_range(&w->rng, 15000, 40000));
 		}
