@@ -32,7 +32,16 @@ wd_conf() { # node path
 	echo "watchdog_device = \"$2\"" >>"$LAB_DIR/n$1/arb.conf"
 }
 size() { stat -c %s "$(wd "$1")"; }
-held() { ls -l "/proc/${DL_ARB[$1]}/fd" 2>/dev/null | grep -qF " -> $(wd "$1")"; }
+# does node I's arbiter hold its device?  By inode: the path of a file the daemon opened
+# in its own mount namespace need not read the same from here (a chroot)
+held() {
+	local want f
+	want=$(stat -c %d:%i "$(wd "$1")")
+	for f in /proc/"${DL_ARB[$1]}"/fd/*; do
+		[ "$(stat -L -c %d:%i "$f" 2>/dev/null)" = "$want" ] && return 0
+	done
+	return 1
+}
 grows() { # node: the file grows within 3 s
 	local a
 	a=$(size "$1")
