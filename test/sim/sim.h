@@ -186,6 +186,7 @@ struct sim_node {
 	struct fsm *f;
 	uint32_t inc;            /* arbiter incarnation */
 	int64_t arb_down_since;
+	int64_t arb_up_since;
 	/* corosync's view as delivered to this node */
 	unsigned ring;           /* index into world rings; 0: none */
 	uint32_t cpg_view;       /* bitmask of arbiters in its CPG view */

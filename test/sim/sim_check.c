@@ -188,6 +188,7 @@ void sim_check_step(struct sim_world *w)
 	/* 7. freeze bound */
 	for (unsigned i = 0; i < w->s->p.nodes && !w->v.hit; i++) {
 		struct sim_node *n = &w->nodes[i];
+		int64_t since;
 
 		if (!sim_node_outside(w, i)) {
 			n->outside_since = 0;
@@ -195,7 +196,18 @@ void sim_check_step(struct sim_world *w)
 		}
 		if (!n->outside_since)
 			n->outside_since = w->now;
-		if (w->now - n->outside_since <= bound)
+		since = n->outside_since;
+		/* under pacemaker fencing and without a device only a live
+		 * arbiter freezes, from its start: one that died leaves its
+		 * sides to the fence (under self, that is the device's job) */
+		if ((w->s->p.disable & SIM_NO_WATCHDOG) &&
+		    w->s->p.policy == FSM_FENCE_PACEMAKER) {
+			if (!n->arb_up)
+				continue;
+			if (n->arb_up_since > since)
+				since = n->arb_up_since;
+		}
+		if (w->now - since <= bound)
 			continue;
 		for (unsigned v = 0; v < w->s->p.vms; v++)
 			if (sim_alone(&w->q[i][v]))

@@ -283,6 +283,13 @@ void sim_schedule_random(struct sim_schedule *s, uint64_t seed,
 	case SP_COUNT:
 		break;
 	}
+	/* Pacemaker's fencing needs no watchdog, and production's default has
+	 * none: half of those schedules run without one, so that its resets
+	 * cannot hide what the arbiter must do by itself.  Drawn from the seed,
+	 * not from r, so that every seed keeps the faults it always had. */
+	if (prof == SP_GENERAL && s->p.policy == FSM_FENCE_PACEMAKER &&
+	    (seed * 0x9e3779b97f4a7c15ull) >> 63)
+		s->p.disable |= SIM_NO_WATCHDOG;
 	sort_faults(s);
 }
 
@@ -405,10 +412,11 @@ void sim_schedule_print(const struct sim_schedule *s)
 {
 	const struct sim_params *p = &s->p;
 
-	printf("# schedule seed=%llu%s%s: %u nodes%s, policy %s, disable=%#x%s\n",
+	printf("# schedule seed=%llu%s%s: %u nodes%s, policy %s, disable=%#x%s%s\n",
 	       (unsigned long long)s->seed, s->name ? " " : "", s->name ? s->name : "",
 	       p->nodes, p->two_node ? " (two_node)" : "",
 	       fsm_fence_policy_to_str(p->policy), p->disable,
+	       p->disable & SIM_NO_WATCHDOG ? " (no watchdog)" : "",
 	       p->freeze_colo_primaries ? ", freeze_colo_primaries" : "");
 	printf("#   TRY_AGAIN %u/1000, quorum delay <=%lld ms (slow %u/1000), fences: "
 	       "fail %u/1000, slow %u/1000, fast <=%lld ms\n", p->msg_loss_pm,

@@ -1328,6 +1328,7 @@ static void arb_start(struct sim_world *w, int i)
 		return;
 	}
 	n->arb_up = true;
+	n->arb_up_since = w->now;
 	n->left_clean = false;
 	n->inc++;
 	n->n_writes = 0;
