@@ -549,7 +549,7 @@ static int main_check(struct config_lex *ps, const struct arb_config *c)
 		 * before the own liveness deadline + SFT + kill_time
 		 * (fsm_watchdog_tick), with the liveness message up to two
 		 * periods old; the device counts whole seconds */
-		int64_t t = (c->watchdog_timeout_ms + 999) / 1000 * 1000;
+		int64_t t = config_watchdog_secs(c) * 1000LL;
 		int64_t room = c->liveness_bound_ms + c->self_fence_timeout_ms + c->kill_time_ms -
 			       2 * c->liveness_period_ms -
 			       2 * fsm_watchdog_period_ms(t, c->liveness_period_ms);

@@ -137,6 +137,12 @@ struct arb_config {
 	int line_of[CONFIG_KEY_COUNT]; /* 0: default */
 };
 
+/* watchdog_timeout as the device takes it: whole seconds, rounded up */
+static inline int config_watchdog_secs(const struct arb_config *c)
+{
+	return (int)((c->watchdog_timeout_ms + 999) / 1000);
+}
+
 /* One QEMU side of a COLO pair on this node: a file in vm_dir. */
 struct arb_vm_config {
 	char name[FSM_NAME_MAX];    /* [A-Za-z0-9_.-]{1,63}, not "." first */

@@ -209,10 +209,10 @@ struct sim_node {
 	const char *status_why[SIM_VMS];
 	bool fence_pending_for[SIM_NODES + 1];
 	int64_t outside_since;   /* outside every quorate ring (truth) */
-	bool wd_armed;           /* the node's watchdog runs (since its first pet) ... */
-	int64_t last_pet;        /* ... and was last pinged then (pet, release, start) */
+	bool wd_armed;           /* the node's watchdog runs (since its first pet) */
 	bool wd_held;            /* the arbiter holds the device open */
-	uint32_t wd_gen;         /* the pending reset's generation (one per ping) */
+	uint32_t wd_gen;         /* the pending reset's generation: one per ping (pet,
+				  * release, start), only the last one's comes due */
 	/* ack ledger of invariant 4 (the checker's memory, not the disk) */
 	struct { unsigned vm; struct fsm_proposal p; } acks[SIM_ACKLOG];
 	unsigned n_acks;

@@ -1206,7 +1206,6 @@ static void wd_ping(struct sim_world *w, int i, const char *how)
 	if (!n->wd_armed || how)
 		trace(w, i, "watchdog %s", how ? how : "started");
 	n->wd_armed = true;
-	n->last_pet = w->now;
 	e->node = i;
 	e->arg = (int)++n->wd_gen;
 	ev_at(w, e, w->now + WATCHDOG_MS);
@@ -1225,7 +1224,6 @@ static void wd_tick(struct sim_world *w, int i)
 		pet = fsm_watchdog_may_pet(n->f, w->now, WATCHDOG_MS);
 		keep = true;
 	}
-
 	if (pet)
 		wd_ping(w, i, NULL);
 	if (n->wd_held && !keep)
