@@ -56,7 +56,7 @@ static int open_dev(const struct daemon *d)
 /* Only called when a pet is allowed: WDIOC_SETTIMEOUT pings. */
 static bool hold(struct daemon *d)
 {
-	int want = (int)((d->cfg.watchdog_timeout_ms + 999) / 1000), got = 0;
+	int want = config_watchdog_secs(&d->cfg), got = 0;
 
 	d->wdog_fd = open_dev(d);
 	if (d->wdog_fd < 0) {
@@ -108,10 +108,8 @@ static void pet_timer(void *data)
 	/* a VM not yet looked at is unknown to the fsm, not one with nothing
 	 * to stop: a restarted arbiter must not pet a node whose QEMU runs
 	 * alone before it knows */
-	if (keep && !held && !daemon_vm_all_probed(d))
+	if (keep && !held && (!daemon_vm_all_probed(d) || !hold(d)))
 		keep = pet = false;
-	if (keep && !held && !hold(d))
-		pet = false;
 	if (pet && d->wdog_fd >= 0) {
 		if (write(d->wdog_fd, "p", 1) == 1) {
 			ok = true;
@@ -178,7 +176,7 @@ int daemon_watchdog_open(struct daemon *d)
 		return -ENODEV;
 	}
 	d->wdog_on = true;
-	d->wdog_timeout_ms = (d->cfg.watchdog_timeout_ms + 999) / 1000 * 1000;
+	d->wdog_timeout_ms = config_watchdog_secs(&d->cfg) * 1000LL;
 	d->wdog_period_ms = fsm_watchdog_period_ms(d->wdog_timeout_ms, d->cfg.liveness_period_ms);
 	d->wdog_petting = true; /* logs the first stop */
 	schedule(d);

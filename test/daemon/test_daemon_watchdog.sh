@@ -19,6 +19,9 @@
 #     no 'V' (a crash leaves a real device counting)
 #   8 a device that refuses every pet (/dev/full: ENOSPC): n3 runs on, status says "not
 #     petted", and the failure is logged once, not once per pet
+#   9 a character device with no driver behind it (passes the start check, every open
+#     fails): n3 runs on, "not petted", the failure logged once, and never reported as a
+#     device held too late to let go
 # TAP. Root; skips without the tools unless COLO_REQUIRE_REAL=1.
 set -u
 . "$TOP_SRCDIR/test/lab/lab.sh"
@@ -50,7 +53,7 @@ grows() { # node: the file grows within 3 s
 # a log line's time of day in ms ("Nov 26 14:28:26.851 colo-arbiterd ...")
 line_ms() { awk '{ split($3, t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4]; exit }'; }
 
-echo "1..8"
+echo "1..9"
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
 dl_pair ia || { echo "Bail out! simulator refused the pair"; exit 1; }
 for i in 1 2 3; do : >"$(wd "$i")"; wd_conf "$i" "$(wd "$i")"; done
@@ -142,5 +145,22 @@ sleep 3 # six pet periods of 0.5 s
 echo "# n3: $(write_errs) error line(s) for the refused pets"
 dl_check "pets refused by the device (/dev/full): n3 runs on, status says not petted, one error line" \
 	eval 'kill -0 "${DL_ARB[3]}" && dl_jq 3 ".cluster.watchdog==\"not petted\"" && [ "$(write_errs)" = 1 ]'
+
+# 9
+dl_arb_kill 3
+major=$(awk '/^Character devices/ { f = 1; next } /^Block devices/ { f = 0 } f { print $1 }' \
+	/proc/devices | sort -un | awk 'BEGIN { m = 240 } $1 == m { m++ } END { print m }')
+nodev="$LAB_DIR/n3/nodev"
+mknod "$nodev" c "$major" 0
+wd_conf 3 "$nodev"
+dl_arb_start 3
+open_errs() { grep -c "\[error\].*watchdog $nodev: open: " "$LAB_DIR/n3/arb.log"; }
+late() { grep -c "too late to let go" "$LAB_DIR/n3/arb.log"; }
+dl_wait 20 eval 'dl_jq 3 ".cluster.watchdog==\"not petted\""'
+sleep 3
+echo "# n3: $(open_errs) open error line(s), $(late) 'too late' line(s): $(grep -m1 "open: " "$LAB_DIR/n3/arb.log" | cut -d' ' -f5-)"
+dl_check "a device that passes the start check but cannot be opened (char major $major, no driver): n3 runs on, not petted, one error line, not taken for held" \
+	eval 'kill -0 "${DL_ARB[3]}" && dl_jq 3 ".cluster.watchdog==\"not petted\"" &&
+	      [ "$(open_errs)" = 1 ] && [ "$(late)" = 0 ]'
 lab_down
 exit "$TAP_BAD"
