@@ -400,6 +400,7 @@ static void send_liveness(struct fsm *f, struct fsm_actions *out)
 	m.kind = FSM_MSG_LIVENESS;
 	m.seq = ++f->live_seq;
 	m.sent_mono_ms = f->now_mono;
+	f->live_out = f->now_mono;
 	fsm_send(f, out, &m);
 }
 
@@ -1338,8 +1339,16 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 		break;
 	case FSM_EV_TIMER:
 		if (ev->u.timer.id == FSM_TIMER_LIVENESS_TICK && f->started) {
+			/* The last probe not back: the ring is not delivering
+			 * (a membership change under way, mostly).  A round
+			 * sent now would wait in corosync and come out after
+			 * the confchg's own round, ahead of the proposals of
+			 * the failover it triggers (hundreds of VMs: tens of
+			 * ms); it goes at the first tick the ring is back. */
+			bool delivering = f->live_sent >= f->live_out;
+
 			send_liveness(f, out);
-			if (fsm_mech(f, FSM_MECH_PERIODIC_STATE) &&
+			if (fsm_mech(f, FSM_MECH_PERIODIC_STATE) && delivering &&
 			    f->now_mono - f->last_state_mono >= f->cfg.state_period_ms)
 				send_all_state(f, out, false);
 			timer_start(f, out, FSM_TIMER_LIVENESS_TICK, 0, next_tick(f));

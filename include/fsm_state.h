@@ -178,6 +178,7 @@ struct fsm {
 	uint64_t live_seq;
 	bool live_ok;          /* a message was delivered ... */
 	int64_t live_sent;     /* ... that was sent at this time */
+	int64_t live_out;      /* the newest one sent, at this time */
 	bool live_in_rc;       /* ... in the current ring */
 	bool tick_armed;
 	/* barrier */

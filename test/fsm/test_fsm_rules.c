@@ -801,6 +801,39 @@ static void test_m5_reports_for_readers(void **state)
 	assert_true(during_alive >= 2);
 }
 
+/* M5's periodic round waits for a ring that delivers: while n1's own
+ * probe is not back (its corosync stalled, as in a membership change) a
+ * round would only queue behind the confchg's own round and delay the
+ * proposals after it; it goes at the first tick after a probe returned. */
+static void test_m5_periodic_round_waits_for_delivery(void **state)
+{
+	struct h_cluster c;
+	int before, waited = 0;
+
+	(void)state;
+	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+	h_advance(&c, SC_DETECT_MS);
+	/* just after a periodic round of n1 */
+	before = h_node(&c, 1)->msgs_sent[FSM_MSG_STATE];
+	while (h_node(&c, 1)->msgs_sent[FSM_MSG_STATE] == before && waited < 20000) {
+		h_advance(&c, 100);
+		waited += 100;
+	}
+	assert_true(waited < 20000);
+	h_advance(&c, c.base.state_period_ms - 600);
+	before = h_node(&c, 1)->msgs_sent[FSM_MSG_STATE];
+	h_node(&c, 1)->cpg_stalled = true;
+	h_advance(&c, 1200); /* the round is due in here */
+	assert_int_equal(h_node(&c, 1)->msgs_sent[FSM_MSG_STATE], before);
+	assert_true(h_node(&c, 1)->msgs_sent[FSM_MSG_LIVENESS] > 0);
+	h_node(&c, 1)->cpg_stalled = false;
+	h_advance(&c, 1100); /* a probe back, then the next tick */
+	assert_true(h_node(&c, 1)->msgs_sent[FSM_MSG_STATE] > before);
+	/* n2's corosync delivered all along: its rounds went out meanwhile */
+	assert_int_equal(c.step_errors, 0);
+	h_free(&c);
+}
+
 /* SAFETY §0, commit by fencing: only where no majority can answer.  3
  * nodes, the witness's arbiter down (its node still votes), P's node lost:
  * S must wait for the witness's ack, not commit alone (policy none would
@@ -1129,6 +1162,7 @@ int main(void)
 		cmocka_unit_test(test_view_order_either_way),
 		cmocka_unit_test(test_liveness_tick_on_wall_multiple),
 		cmocka_unit_test(test_m5_reports_for_readers),
+		cmocka_unit_test(test_m5_periodic_round_waits_for_delivery),
 		cmocka_unit_test(test_fence_commit_counts_nodes_not_arbiters),
 		cmocka_unit_test(test_mech_quorum_gate),
 		cmocka_unit_test(test_mech_ring_id_agreement),
