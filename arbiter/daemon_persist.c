@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "daemon_worker.h"
 #include "epoch_log_file.h"
+#include "epoch_record.h"
 #include "file_util.h"
 
 #include <dirent.h>
@@ -35,132 +36,7 @@
 #define REC_PREFIX "epoch-"
 #define REC_SUFFIX ".json"
 
-static json_t *inst_json(const struct fsm_instance *i)
-{
-	return json_pack("{s:I,s:I}", "pid", (json_int_t)i->pid, "start", (json_int_t)i->start);
-}
-
-static json_t *epoch_json(const struct fsm_epoch *e)
-{
-	return json_pack("{s:I,s:i,s:I,s:o,s:I,s:o}", "n", (json_int_t)e->n, "kind", (int)e->kind,
-			 "holder", (json_int_t)e->holder, "hinst", inst_json(&e->hinst),
-			 "secondary", (json_int_t)e->secondary, "sinst", inst_json(&e->sinst));
-}
-
-static json_t *rec_json(const struct fsm_persist *r)
-{
-	/* "vm" first: the epoch log finds a record's VM without parsing it */
-	json_t *o = json_pack("{s:s,s:i,s:o,s:b,s:{s:I,s:I,s:o},s:I,s:b,s:o,s:b,s:o,s:I}",
-			      "vm", r->vm, "version", 1, "epoch", epoch_json(&r->epoch),
-			      "acked", r->acked, "acked_prop", "from_n",
-			      (json_int_t)r->acked_prop.from_n, "proposer",
-			      (json_int_t)r->acked_prop.proposer, "to", epoch_json(&r->acked_prop.to),
-			      "frozen_n", (json_int_t)r->frozen_n, "frozen", r->frozen, "frozen_inst",
-			      inst_json(&r->frozen_inst), "named", r->named, "named_inst",
-			      inst_json(&r->named_inst), "named_n", (json_int_t)r->named_n);
-
-	/* only when set: records stay as older daemons wrote and read them */
-	if (o && r->broke && json_object_set_new(o, "broke_inst", inst_json(&r->broke_inst))) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-static int get_u64(json_t *o, const char *k, uint64_t *out)
-{
-	json_t *v = json_object_get(o, k);
-
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return -EINVAL;
-	*out = (uint64_t)json_integer_value(v);
-	return 0;
-}
-
-static int get_u32(json_t *o, const char *k, uint32_t *out)
-{
-	uint64_t x;
-
-	if (get_u64(o, k, &x) || x > UINT32_MAX)
-		return -EINVAL;
-	*out = (uint32_t)x;
-	return 0;
-}
-
-static int get_bool(json_t *o, const char *k, bool *out)
-{
-	json_t *v = json_object_get(o, k);
-
-	if (!json_is_boolean(v))
-		return -EINVAL;
-	*out = json_is_true(v);
-	return 0;
-}
-
-static int inst_from(json_t *o, struct fsm_instance *i)
-{
-	return get_u32(o, "pid", &i->pid) || get_u64(o, "start", &i->start) ? -EINVAL : 0;
-}
-
-static int epoch_from(json_t *o, struct fsm_epoch *e)
-{
-	uint32_t kind;
-
-	if (get_u64(o, "n", &e->n) || get_u32(o, "kind", &kind) || kind > FSM_EPOCH_SOLO ||
-	    get_u32(o, "holder", &e->holder) || get_u32(o, "secondary", &e->secondary) ||
-	    inst_from(json_object_get(o, "hinst"), &e->hinst) ||
-	    inst_from(json_object_get(o, "sinst"), &e->sinst))
-		return -EINVAL;
-	e->kind = (enum fsm_epoch_kind)kind;
-	return 0;
-}
-
-static int rec_from(json_t *o, struct fsm_persist *r)
-{
-	const char *vm = json_string_value(json_object_get(o, "vm"));
-	json_t *ap = json_object_get(o, "acked_prop");
-
-	memset(r, 0, sizeof(*r));
-	if (!vm || strlen(vm) >= sizeof(r->vm) || !ap)
-		return -EINVAL;
-	memcpy(r->vm, vm, strlen(vm) + 1);
-	if (epoch_from(json_object_get(o, "epoch"), &r->epoch) ||
-	    get_bool(o, "acked", &r->acked) || get_u64(ap, "from_n", &r->acked_prop.from_n) ||
-	    get_u32(ap, "proposer", &r->acked_prop.proposer) ||
-	    epoch_from(json_object_get(ap, "to"), &r->acked_prop.to) ||
-	    get_u64(o, "frozen_n", &r->frozen_n) || get_bool(o, "frozen", &r->frozen) ||
-	    inst_from(json_object_get(o, "frozen_inst"), &r->frozen_inst) ||
-	    get_bool(o, "named", &r->named) ||
-	    inst_from(json_object_get(o, "named_inst"), &r->named_inst) ||
-	    get_u64(o, "named_n", &r->named_n))
-		return -EINVAL;
-	if (json_object_get(o, "broke_inst")) {
-		if (inst_from(json_object_get(o, "broke_inst"), &r->broke_inst))
-			return -EINVAL;
-		r->broke = true;
-	}
-	return 0;
-}
-
 /* ---- records: the epoch log ---------------------------------------------- */
-
-/* A record's line: one JSON object that starts {"vm":"NAME", (jansson keeps
- * the insertion order), as epoch_log.h requires. */
-static char *rec_text(const struct fsm_persist *r, size_t *len)
-{
-	json_t *o = rec_json(r);
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	char name[EPOCH_LOG_NAME_MAX];
-
-	json_decref(o);
-	if (s && !epoch_log_line_vm(s, strlen(s), name)) {
-		free(s); /* a name the config would have refused */
-		s = NULL;
-	}
-	if (s)
-		*len = strlen(s);
-	return s;
-}
 
 /* The records of one loop iteration, made durable together: one append and
  * one fdatasync (several groups queued behind a slow disk share one). */
@@ -328,7 +204,7 @@ int daemon_persist_submit(struct daemon *d, const struct fsm_persist *rec, uint6
 	}
 	r = &g->recs[g->n];
 	memset(r, 0, sizeof(*r));
-	r->text = rec_text(rec, &r->len);
+	r->text = epoch_record_text(rec, &r->len);
 	if (!r->text)
 		return -ENOMEM;
 	memcpy(r->vm, rec->vm, sizeof(r->vm));
@@ -409,7 +285,7 @@ static int load_legacy(struct daemon *d, struct loaded *l, unsigned n_log, unsig
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", d->cfg.state_dir, de->d_name);
 		o = json_load_file(path, 0, &je);
-		if (!o || rec_from(o, &rec)) {
+		if (!o || epoch_record_from_json(o, &rec)) {
 			qb_log(LOG_CRIT, "%s: unreadable epoch record: %s", path,
 			       o ? "bad fields" : je.text);
 			json_decref(o);
@@ -454,7 +330,7 @@ static int migrate(struct daemon *d, const struct fsm_persist *recs, unsigned n)
 	int rc = texts && lens ? 0 : -ENOMEM;
 
 	for (unsigned i = 0; i < n && !rc; i++) {
-		texts[i] = rec_text(&recs[i], &lens[i]);
+		texts[i] = epoch_record_text(&recs[i], &lens[i]);
 		if (!texts[i])
 			rc = -ENOMEM;
 	}
@@ -500,7 +376,7 @@ int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n
 		json_error_t je;
 		json_t *o = json_loadb(buf + sp->off, sp->len, 0, &je);
 
-		if (!o || rec_from(o, &rec)) {
+		if (!o || epoch_record_from_json(o, &rec)) {
 			qb_log(LOG_CRIT, "node=%u: %s: unreadable epoch record at byte %zu: %s",
 			       d->nodeid, d->elog->path, sp->off, o ? "bad fields" : je.text);
 			rc = -EINVAL;
@@ -568,7 +444,7 @@ static int audit_run(void *arg)
 
 	if (!j->line)
 		return fdatasync(j->fd) ? -errno : 0;
-	/* one write per line, O_APPEND: lines never interleave */
+	/* whole lines in one write, O_APPEND: lines never interleave */
 	return file_write_all(j->fd, j->line, j->len);
 }
 
@@ -599,11 +475,14 @@ static void audit_submit(struct daemon *d, char *line, size_t len)
 		audit_done(j, audit_run(j), false); /* no worker: inline */
 }
 
+static void audit_flush(struct daemon *d);
+
 static void audit_sync(void *data)
 {
 	struct daemon *d = data;
 
 	d->audit_sync_armed = false;
+	audit_flush(d);
 	if (d->audit_fd >= 0 && d->audit_dirty)
 		audit_submit(d, NULL, 0);
 	d->audit_dirty = false;
@@ -630,34 +509,95 @@ int daemon_audit_open(struct daemon *d)
 	return 0;
 }
 
+/* The lines gathered so far go to the worker as one write. */
+static void audit_flush(struct daemon *d)
+{
+	if (d->audit_flush_armed)
+		qb_loop_timer_del(d->loop, d->audit_flush);
+	d->audit_flush_armed = false;
+	if (!d->audit_len)
+		return;
+	audit_submit(d, d->audit_buf, d->audit_len);
+	d->audit_buf = NULL;
+	d->audit_len = d->audit_cap = 0;
+}
+
+static void audit_flush_fire(void *data)
+{
+	struct daemon *d = data;
+
+	d->audit_flush_armed = false;
+	audit_flush(d);
+}
+
+/* a node loss with hundreds of VMs: a full buffer goes at once */
+#define AUDIT_BUF_MAX (256 * 1024)
+
+/*
+ * The lines of one loop iteration are gathered and written together at a
+ * 0 ms timer, as the epoch records are: a node loss with hundreds of VMs
+ * writes a few thousand audit lines, and a worker job each (a wake-up of
+ * the worker, a write, an eventfd round trip back to the loop) was a
+ * sizeable part of the failover's time (BENCHMARKS.md).
+ */
 void daemon_audit_write(struct daemon *d, const char *text)
 {
-	char *line;
 	size_t l;
 
 	if (d->audit_fd < 0 || !text)
 		return;
 	l = strlen(text);
-	line = malloc(l + 2);
-	if (!line)
-		return;
-	memcpy(line, text, l);
-	line[l] = '\n';
-	line[l + 1] = '\0';
-	audit_submit(d, line, l + 1);
+	if (d->audit_len + l + 1 > d->audit_cap) {
+		size_t cap = d->audit_cap ? d->audit_cap : 4096;
+		char *n;
+
+		while (cap < d->audit_len + l + 1)
+			cap *= 2;
+		n = realloc(d->audit_buf, cap);
+		if (!n) {
+			qb_log(LOG_ERR, "node=%u: audit line dropped: out of memory", d->nodeid);
+			return;
+		}
+		d->audit_buf = n;
+		d->audit_cap = cap;
+	}
+	memcpy(d->audit_buf + d->audit_len, text, l);
+	d->audit_buf[d->audit_len + l] = '\n';
+	d->audit_len += l + 1;
 	d->audit_dirty = true;
+	if (d->audit_len >= AUDIT_BUF_MAX)
+		audit_flush(d);
+	else if (!d->audit_flush_armed &&
+		 qb_loop_timer_add(d->loop, QB_LOOP_LOW, 0, d, audit_flush_fire,
+				   &d->audit_flush) == 0)
+		d->audit_flush_armed = true;
+	else if (!d->audit_flush_armed)
+		audit_flush(d); /* no timer: at once rather than never */
 	if (!d->audit_sync_armed &&
 	    qb_loop_timer_add(d->loop, QB_LOOP_LOW, 1000 * QB_TIME_NS_IN_MSEC, d, audit_sync,
 			      &d->audit_sync) == 0)
 		d->audit_sync_armed = true;
 }
 
-/* After daemon_worker_stop(): every queued line is written by then. */
+/* After daemon_worker_stop(): every queued line is written by then, and
+ * the lines not handed to it yet are written here. */
 void daemon_audit_close(struct daemon *d)
 {
+	if (d->audit_flush_armed)
+		qb_loop_timer_del(d->loop, d->audit_flush);
+	d->audit_flush_armed = false;
 	if (d->audit_sync_armed)
 		qb_loop_timer_del(d->loop, d->audit_sync);
 	d->audit_sync_armed = false;
+	if (d->audit_fd >= 0 && d->audit_len) {
+		int rc = file_write_all(d->audit_fd, d->audit_buf, d->audit_len);
+
+		if (rc)
+			qb_log(LOG_WARNING, "audit log write failed at exit: %s", strerror(-rc));
+	}
+	free(d->audit_buf);
+	d->audit_buf = NULL;
+	d->audit_len = d->audit_cap = 0;
 	if (d->audit_fd >= 0) {
 		if (d->audit_dirty)
 			fdatasync(d->audit_fd);

@@ -126,6 +126,11 @@ struct daemon {
 	bool audit_dirty;
 	qb_loop_timer_handle audit_sync;
 	bool audit_sync_armed;
+	/* this loop iteration's audit lines, written as one */
+	char *audit_buf;
+	size_t audit_len, audit_cap;
+	qb_loop_timer_handle audit_flush;
+	bool audit_flush_armed;
 
 	struct daemon_fence *fences;
 	struct daemon_fence_backoff *fence_backoff; /* FSM_MAX_NODES slots */

@@ -110,6 +110,12 @@ check "partition: n1's gate is closed and n2's open" \
 	eval 'dl_jq 1 ".cluster.gate==\"closed\"" && dl_jq 2 ".cluster.gate==\"open\""'
 check "lab 1: every arbiter exits 0 on SIGTERM (clean; leak-checked under sanitizers)" \
 	eval 'dl_arb_kill 1 TERM && dl_arb_kill 2 TERM && dl_arb_kill 3 TERM'
+# the audit lines of a loop iteration are written together: whole lines, none lost at exit
+check "lab 1: every audit log is whole JSON lines; n2's has va and vc confirmed alone" \
+	eval 'jq -se "length > 0" "$LAB_DIR/n1/audit.jsonl" "$LAB_DIR/n2/audit.jsonl" \
+		"$LAB_DIR/n3/audit.jsonl" >/dev/null &&
+	      jq -se "[.[] | select(.decision == \"confirmed running alone\") | .vm] |
+		index(\"va\") != null and index(\"vc\") != null" "$LAB_DIR/n2/audit.jsonl" >/dev/null'
 lab_down
 
 # ---------------------------------------------------------------- lab 2
