@@ -219,6 +219,7 @@ static void fence_spawn(struct daemon *d, uint32_t nodeid)
 	f->rfd = p[0];
 	f->pid = fork();
 	if (f->pid == 0) {
+		daemon_log_stderr_after_fork();
 		close(p[0]);
 		fence_child(nodeid, (int)d->cfg.fence_timeout_s, p[1]);
 	}

@@ -1,6 +1,6 @@
 /*
- * daemon_log.c: qb_log set-up for colo-arbiterd: syslog and stderr at the
- * configured level, and the blackbox (everything down to DEBUG, in memory)
+ * daemon_log.c: qb_log set-up for colo-arbiterd: syslog and stderr
+ * (daemon_log_stderr.c) at the configured level, and the blackbox (everything down to DEBUG, in memory)
  * for post-mortems: dumped on SIGUSR2 and on a fatal signal.
  * The other daemon files log with qb_log() directly, each line naming the
  * node and the VM where there is one.
@@ -42,11 +42,20 @@ static void target_level(int target, bool on, int prio)
 		qb_log_filter_ctl(target, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", prio);
 }
 
+/* stderr through daemon_log_stderr.c (a write per loop iteration), or
+ * libqb's own target if that cannot be opened */
+static int32_t stderr_target = QB_LOG_STDERR;
+
 void daemon_log_init(struct daemon *d)
 {
+	int32_t t;
+
 	qb_log_init("colo-arbiterd", LOG_DAEMON, LOG_INFO);
+	t = daemon_log_stderr_open(d->loop);
+	if (t >= 0)
+		stderr_target = t;
 	qb_log_format_set(QB_LOG_SYSLOG, "%b");
-	qb_log_format_set(QB_LOG_STDERR, "%T %N [%p] %b");
+	qb_log_format_set(stderr_target, "%T %N [%p] %b");
 	qb_log_format_set(QB_LOG_BLACKBOX, "%T %N [%p] %b");
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_SIZE, 1024 * 1024);
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_THREADED, QB_FALSE);
@@ -59,11 +68,12 @@ void daemon_log_set_level(struct daemon *d)
 {
 	d->log_prio = config_log_priority(&d->cfg);
 	target_level(QB_LOG_SYSLOG, d->cfg.log_syslog, d->log_prio);
-	target_level(QB_LOG_STDERR, d->cfg.log_stderr || d->foreground, d->log_prio);
+	target_level(stderr_target, d->cfg.log_stderr || d->foreground, d->log_prio);
 }
 
 void daemon_log_fini(void)
 {
+	daemon_log_stderr_immediate();
 	qb_log_fini();
 }
 

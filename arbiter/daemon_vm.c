@@ -354,8 +354,14 @@ static void cmd_done(struct qmp_client *c, const struct qmp_result *r, void *opa
 	free(x);
 }
 
-static int send_cmd(struct daemon_vm *v, const char *name, json_t *args, unsigned flags,
-		    enum fsm_qmp_cmd cmd, const struct fsm_tag *tag)
+/*
+ * Sent commands are logged at INFO, except queries (they change nothing)
+ * and x-colo-lost-heartbeat, whose own NOTICE line carries the id: a node
+ * loss with hundreds of VMs logs every line once per VM, and journald
+ * drops a service's lines past its rate limit (10000 in 30 s by default).
+ */
+static int send_cmd_id(struct daemon_vm *v, const char *name, json_t *args, unsigned flags,
+		       enum fsm_qmp_cmd cmd, const struct fsm_tag *tag, int64_t *idp)
 {
 	struct daemon *d = v->d;
 	struct vm_cmd_ctx *x = calloc(1, sizeof(*x));
@@ -378,9 +384,18 @@ static int send_cmd(struct daemon_vm *v, const char *name, json_t *args, unsigne
 		free(x);
 		return (int)id;
 	}
-	qb_log(LOG_INFO, "node=%u vm=%s: -> %s%s (id %" PRId64 ")", d->nodeid, v->cfg.name,
+	qb_log(is_query(cmd) || cmd == FSM_QMP_LOST_HEARTBEAT ? LOG_DEBUG : LOG_INFO,
+	       "node=%u vm=%s: -> %s%s (id %" PRId64 ")", d->nodeid, v->cfg.name,
 	       name, flags & QMP_CMD_OOB ? " oob" : "", id);
+	if (idp)
+		*idp = id;
 	return 0;
+}
+
+static int send_cmd(struct daemon_vm *v, const char *name, json_t *args, unsigned flags,
+		    enum fsm_qmp_cmd cmd, const struct fsm_tag *tag)
+{
+	return send_cmd_id(v, name, args, flags, cmd, tag, NULL);
 }
 
 /* "block-node:#block364" / "migration" / "chardev:mirror0" -> instance */
@@ -435,6 +450,7 @@ void daemon_vm_exec(struct daemon *d, const struct fsm_action *a)
 	json_t *args = NULL;
 	unsigned flags = a->u.qmp.oob ? QMP_CMD_OOB : 0;
 	struct fsm_event ev;
+	int64_t id = 0;
 	int rc;
 
 	if (!v || !v->qc) {
@@ -466,16 +482,17 @@ void daemon_vm_exec(struct daemon *d, const struct fsm_action *a)
 		       d->nodeid, v->cfg.name, name);
 		flags &= ~QMP_CMD_OOB;
 	}
-	rc = send_cmd(v, name, args, flags, c, &a->u.qmp.tag);
+	rc = send_cmd_id(v, name, args, flags, c, &a->u.qmp.tag, &id);
 	if (!rc && c == FSM_QMP_LOST_HEARTBEAT) {
 		int64_t now = daemon_mono_us();
 
 		/* the arbiter's own share, and the whole chain since corosync spoke */
 		qb_log(LOG_NOTICE, "node=%u vm=%s: x-colo-lost-heartbeat written %.3f ms after "
-		       "the event that sent it, %.3f ms after the last membership event (%s)",
+		       "the event that sent it, %.3f ms after the last membership event (%s) "
+		       "(id %" PRId64 ")",
 		       d->nodeid, v->cfg.name, (double)(now - d->cur_ev_us) / 1000.0,
 		       d->last_memb_us ? (double)(now - d->last_memb_us) / 1000.0 : -1.0,
-		       d->last_memb_kind ? d->last_memb_kind : "none");
+		       d->last_memb_kind ? d->last_memb_kind : "none", id);
 	}
 	if (!rc)
 		return;
@@ -755,6 +772,21 @@ static void on_state(struct qmp_client *c, enum qmp_client_state old_state,
 	}
 }
 
+/* Events every failover brings, whose effect the arbiter confirms by a
+ * query and logs itself: DEBUG (see send_cmd_id).  COLO_EXIT, SHUTDOWN and
+ * anything unexpected stay at INFO. */
+static bool routine_event(const char *name)
+{
+	static const char *const routine[] = {
+		"STOP", "RESUME", "MIGRATION", "MIGRATION_PASS", "BLOCK_EXPORT_DELETED",
+	};
+
+	for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++)
+		if (!strcmp(name, routine[i]))
+			return true;
+	return false;
+}
+
 static void on_event(struct qmp_client *c, const char *name, json_t *data,
 		     int64_t ts_sec, int64_t ts_usec, void *opaque)
 {
@@ -762,7 +794,8 @@ static void on_event(struct qmp_client *c, const char *name, json_t *data,
 	struct fsm_event ev;
 
 	(void)c;
-	qb_log(LOG_INFO, "node=%u vm=%s: QMP event %s at %" PRId64 ".%06" PRId64, v->d->nodeid,
+	qb_log(routine_event(name) ? LOG_DEBUG : LOG_INFO,
+	       "node=%u vm=%s: QMP event %s at %" PRId64 ".%06" PRId64, v->d->nodeid,
 	       v->cfg.name, name, ts_sec, ts_usec);
 	if (!strcmp(name, "COLO_EXIT")) {
 		enum qmp_colo_mode m = QMP_COLO_MODE_NONE;

@@ -333,6 +333,7 @@ int main(int argc, char **argv)
 	daemon_notify(d, "STOPPING=1");
 	qb_log(LOG_NOTICE, "node=%u: stopped", d->nodeid);
 out:
+	daemon_log_stderr_immediate(); /* no loop iteration ends any more */
 	/* durability first: every record and audit line queued gets written */
 	daemon_persist_flush(d);
 	daemon_worker_stop(d->worker);

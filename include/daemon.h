@@ -273,6 +273,10 @@ void daemon_status_stop(struct daemon *d);
 void daemon_log_init(struct daemon *d);
 void daemon_log_set_level(struct daemon *d);
 void daemon_log_fini(void);
+/* ---- daemon_log_stderr.c ---- */
+int32_t daemon_log_stderr_open(qb_loop_t *loop);
+void daemon_log_stderr_immediate(void); /* no loop runs any more: each line at once */
+void daemon_log_stderr_after_fork(void); /* in a child: drop the parent's lines */
 /* A CPG message from node `from` was dropped: true if it may be logged in
  * full; otherwise it is counted and summed up once per 10 s. */
 bool daemon_log_drop_ok(struct daemon *d, uint32_t from);
