@@ -26,6 +26,11 @@
 # BENCH_LOG_LEVEL=debug runs the arbiters at that log level (default info).
 # BENCH_PERF=FILE records a system-wide perf profile with call graphs of part 2's 8 s
 # after the node loss (`perf report -i FILE --comm colo-arbiterd`).
+# BENCH_SYSC=PREFIX records n2's arbiter alone over the same 8 s: every system call it
+# makes (PREFIX.sys; `perf script -i PREFIX.sys -F tid,time,trace`) and a flat profile
+# (PREFIX.cyc).
+# BENCH_CONF_EXTRA='key = value\n...' appends those lines to every arbiter's config
+# (e.g. 'state_period = 600s' to see what the periodic rounds cost).
 # Every process is started through the lab and killed by PID on exit (lab_down trap).
 set -u
 VMS=30 RUNS=20 IDLE=30 STAGGER=0
@@ -35,7 +40,7 @@ while [ $# -gt 0 ]; do
 	--runs) RUNS=$2; shift 2 ;;
 	--idle) IDLE=$2; shift 2 ;;
 	--stagger) STAGGER=$2; shift 2 ;;
-	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,34p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -72,6 +77,8 @@ set_log_level() { # production level (BENCH_LOG_LEVEL=debug for a breakdown, slo
 	local i
 	for i in 1 2 3; do
 		sed -i "s/^log_level = .*/log_level = ${BENCH_LOG_LEVEL:-info}/" "$LAB_DIR/n$i/arb.conf"
+		[ -z "${BENCH_CONF_EXTRA:-}" ] || grep -q "^# bench extra" "$LAB_DIR/n$i/arb.conf" ||
+			printf "# bench extra\n%b\n" "$BENCH_CONF_EXTRA" >>"$LAB_DIR/n$i/arb.conf"
 	done
 }
 count_status() { # node status
@@ -211,6 +218,14 @@ if [ "$VMS" -gt 0 ]; then
 	# BENCH_PERF=FILE: a system-wide perf profile (call graphs) of the 8 s after the kill
 	if [ -n "${BENCH_PERF:-}" ] && command -v perf >/dev/null; then
 		perf record -a -g -F 1999 -o "$BENCH_PERF" -- sleep 8 >/dev/null 2>&1 &
+		lab_track $!
+		sleep 1
+	fi
+	if [ -n "${BENCH_SYSC:-}" ] && command -v perf >/dev/null; then
+		perf record -e raw_syscalls:sys_enter -p "${DL_ARB[2]}" -o "$BENCH_SYSC.sys" \
+			-- sleep 8 >/dev/null 2>&1 &
+		lab_track $!
+		perf record -F 15000 -p "${DL_ARB[2]}" -o "$BENCH_SYSC.cyc" -- sleep 8 >/dev/null 2>&1 &
 		lab_track $!
 		sleep 1
 	fi
