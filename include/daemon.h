@@ -86,6 +86,9 @@ struct daemon {
 	bool fsm_failed;          /* fsm_new refused the config: exit */
 
 	struct daemon_vm *vms;
+	/* vms by name (daemon_vm.c): open addressing, at most half full */
+	struct daemon_vm **vm_idx;
+	unsigned vm_idx_cap, n_vms;
 	struct daemon_timer tick, deadline;
 	struct daemon_timer wake[FSM_MAX_VMS];
 
