@@ -184,7 +184,6 @@ static void timer_fire(void *data)
 	struct daemon_timer *t = data;
 	struct fsm_event ev;
 
-	t->armed = false;
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = FSM_EV_TIMER;
 	ev.u.timer.id = t->id;
@@ -194,9 +193,8 @@ static void timer_fire(void *data)
 
 static void timer_cancel(struct daemon *d, struct daemon_timer *t)
 {
-	if (t->armed)
-		qb_loop_timer_del(d->loop, t->h);
-	t->armed = false;
+	if (d->timers_fsm) /* none armed without it */
+		timerhub_del(d->timers_fsm, &t->e);
 }
 
 static void timer_start(struct daemon *d, enum fsm_timer_id id, uint32_t vm,
@@ -215,10 +213,7 @@ static void timer_start(struct daemon *d, enum fsm_timer_id id, uint32_t vm,
 	t->vm = vm;
 	if (delay < 0)
 		delay = 0;
-	if (qb_loop_timer_add(d->loop, QB_LOOP_HIGH, (uint64_t)delay * QB_TIME_NS_IN_MSEC,
-			      t, timer_fire, &t->h) == 0)
-		t->armed = true;
-	else
+	if (timerhub_add(d->timers_fsm, &t->e, (uint64_t)delay, timer_fire, t))
 		qb_log(LOG_CRIT, "node=%u: cannot arm timer %d", d->nodeid, (int)id);
 }
 

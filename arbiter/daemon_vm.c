@@ -1014,6 +1014,7 @@ void daemon_vm_activate(struct daemon *d, struct daemon_vm *v, int adopt_fd)
 	qc.path = v->cfg.qmp;
 	qc.first_id = d->qmp_first_id;
 	qc.hub = d->hub_qmp;
+	qc.timers = d->timers_qmp;
 	d->qmp_first_id += 1000000;
 	v->qc = qmp_client_new(d->loop, &qc, &cb, v);
 	if (!v->qc) {

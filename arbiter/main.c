@@ -298,7 +298,9 @@ int main(int argc, char **argv)
 		goto out;
 	d->hub_qmp = fdhub_new(d->loop, QB_LOOP_MED);
 	d->hub_pidfd = fdhub_new(d->loop, QB_LOOP_HIGH);
-	if (!d->hub_qmp || !d->hub_pidfd)
+	d->timers_fsm = timerhub_new(d->loop, QB_LOOP_HIGH);
+	d->timers_qmp = timerhub_new(d->loop, QB_LOOP_MED);
+	if (!d->hub_qmp || !d->hub_pidfd || !d->timers_fsm || !d->timers_qmp)
 		goto out;
 	daemon_log_init(d);
 	qb_log(LOG_NOTICE, "colo-arbiterd %s starting (config %s, pid %d)", COLO_VERSION,
@@ -346,6 +348,9 @@ out:
 	fdhub_free(d->hub_pidfd);
 	daemon_fence_free_all(d);
 	daemon_core_free(d);
+	timerhub_free(d->timers_fsm);
+	timerhub_free(d->timers_qmp);
+	d->timers_fsm = d->timers_qmp = NULL;
 	daemon_audit_close(d);
 	daemon_log_drop_free(d);
 	daemon_status_stop(d);

@@ -56,7 +56,8 @@ struct qmp_cmd {
 	bool keep_after_timeout; /* internal probe: keep waiting for the reply */
 	unsigned timeout_ms;
 	bool timer_armed;
-	qb_loop_timer_handle timer;
+	qb_loop_timer_handle timer;      /* without cfg.timers */
+	struct timerhub_entry hub_timer; /* with */
 	struct qmp_client *c;
 	qmp_client_result_fn cb;
 	void *opaque;
@@ -254,7 +255,10 @@ static void list_unlink(struct qmp_client *c, struct qmp_cmd *cmd)
 static void cmd_timer_stop(struct qmp_client *c, struct qmp_cmd *cmd)
 {
 	if (cmd->timer_armed) {
-		qb_loop_timer_del(c->loop, cmd->timer);
+		if (c->cfg.timers)
+			timerhub_del(c->cfg.timers, &cmd->hub_timer);
+		else
+			qb_loop_timer_del(c->loop, cmd->timer);
 		cmd->timer_armed = false;
 	}
 }
@@ -740,8 +744,10 @@ static int64_t cmd_issue(struct qmp_client *c, const char *name, json_t *args,
 		return -ENOMEM;
 	}
 	if (timeout_ms) {
-		if (qb_loop_timer_add(c->loop, QB_LOOP_MED, MS_TO_NS(timeout_ms),
-				      cmd, cmd_timer_fire, &cmd->timer)) {
+		if (c->cfg.timers ?
+		    timerhub_add(c->cfg.timers, &cmd->hub_timer, timeout_ms, cmd_timer_fire, cmd) :
+		    qb_loop_timer_add(c->loop, QB_LOOP_MED, MS_TO_NS(timeout_ms), cmd,
+				      cmd_timer_fire, &cmd->timer)) {
 			cmd_free(cmd);
 			return -ENOMEM;
 		}

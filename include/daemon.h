@@ -16,6 +16,7 @@
 #include "membership.h"
 #include "peer_msg.h"
 #include "qmp_client.h"
+#include "timerhub.h"
 
 #include <jansson.h>
 #include <qb/qbloop.h>
@@ -59,8 +60,7 @@ struct daemon_timer {
 	struct daemon *d;
 	enum fsm_timer_id id;
 	uint32_t vm;
-	bool armed;
-	qb_loop_timer_handle h;
+	struct timerhub_entry e; /* of d->timers_fsm */
 };
 
 struct daemon_fence;
@@ -141,6 +141,8 @@ struct daemon {
 	/* one poll entry of the loop for all QMP sockets, one for all pidfds
 	 * (fdhub.h: libqb walks every entry on every turn) */
 	struct fdhub *hub_qmp, *hub_pidfd;
+	/* the fsm's timers (HIGH) and the QMP commands' timeouts (MED) */
+	struct timerhub *timers_fsm, *timers_qmp;
 
 	/* watchdog_device (daemon_watchdog.c) */
 	bool wdog_on;             /* a device is configured */

@@ -42,6 +42,7 @@
 #define COLO_ARBITER_QMP_CLIENT_H
 
 #include "qmp_msg.h"
+#include "timerhub.h"
 
 #include <jansson.h>
 #include <qb/qbloop.h>
@@ -145,6 +146,9 @@ struct qmp_client_config {
 	struct fdhub *hub;              /* NULL: the socket is a poll entry of
 					 * the loop; else a watch of this hub
 					 * (fdhub.h: many clients per loop) */
+	struct timerhub *timers;        /* NULL: a loop timer per command's
+					 * timeout; else an entry of this hub
+					 * (timerhub.h) */
 	uint64_t first_id;              /* 0: 1. Use a value unique per process
 					 * start (e.g. realtime in us) when
 					 * adopting fds, so that late replies

@@ -583,12 +583,27 @@ static struct qmp_client *client_for(struct fx *fx, const char *vm,
 	return c;
 }
 
-static void connect_ready(struct fx *fx, const char *vm)
+/* th: command timeouts through this timer hub instead of loop timers */
+static void connect_ready_timers(struct fx *fx, const char *vm, struct timerhub *th)
 {
-	fx->c = client_for(fx, vm, NULL);
+	struct qmp_client_config cfg = {
+		.backoff_min_ms = 20,
+		.backoff_max_ms = 200,
+		.greeting_timeout_ms = 2000,
+		.negotiate_timeout_ms = 2000,
+		.probe_timeout_ms = 2000,
+		.timers = th,
+	};
+
+	fx->c = client_for(fx, vm, &cfg);
 	assert_int_equal(qmp_client_start(fx->c), 0);
 	if (!run_until(fx, cond_state, (void *)(intptr_t)QMP_CLIENT_READY, 10))
 		fail_msg("client did not reach READY");
+}
+
+static void connect_ready(struct fx *fx, const char *vm)
+{
+	connect_ready_timers(fx, vm, NULL);
 }
 
 static int64_t exec(struct fx *fx, const char *name, json_t *args, unsigned flags,
@@ -841,16 +856,15 @@ static void test_events(void **state)
 
 /* delay: the reply arrives late. A shorter timeout gives TIMEOUT, the
  * connection stays, and the reply goes to on_late_reply. */
-static void test_delay_timeout_late_reply(void **state)
+static void delay_timeout_late_reply(struct fx *fx, struct timerhub *th)
 {
-	struct fx *fx = fx_of(state);
 	const struct rec_result *r;
 	int64_t id;
 	double t0;
 
 	need_sim(fx);
 	vm_add(fx, "a", "colo");
-	connect_ready(fx, "a");
+	connect_ready_timers(fx, "a", th);
 	fault(fx, "a", "delay", "query-status", 1500);
 	t0 = now_s();
 	id = exec(fx, "query-status", NULL, 0, 300);
@@ -872,6 +886,27 @@ static void test_delay_timeout_late_reply(void **state)
 	r = call(fx, "query-status", NULL, 0, 5000);
 	assert_non_null(r);
 	assert_int_equal(r->kind, QMP_RESULT_RETURN);
+}
+
+static void test_delay_timeout_late_reply(void **state)
+{
+	delay_timeout_late_reply(fx_of(state), NULL);
+}
+
+/* the same with the timeouts in a timer hub, as the daemon runs them */
+static void test_delay_timeout_late_reply_timerhub(void **state)
+{
+	struct fx *fx = fx_of(state);
+	struct timerhub *th;
+
+	need_sim(fx);
+	th = timerhub_new(fx->loop, QB_LOOP_MED);
+	assert_non_null(th);
+	delay_timeout_late_reply(fx, th);
+	qmp_client_free(fx->c);
+	fx->c = NULL;
+	assert_int_equal(timerhub_count(th), 0);
+	timerhub_free(th);
 }
 
 static const struct rec_result *colo_status(struct fx *fx)
@@ -1583,6 +1618,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_several_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delay_timeout_late_reply, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_delay_timeout_late_reply_timerhub, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_drop_before_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_after_reply, setup, teardown),
