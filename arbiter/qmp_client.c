@@ -1143,6 +1143,12 @@ static void client_read(struct qmp_client *c)
 				   qmp_framer_strerror(rc), off);
 			return;
 		}
+		/* Less than asked for: drained, most likely.  Another recv
+		 * would mostly say EAGAIN (half the recvs of a 500-VM
+		 * failover); the poll is level-triggered and comes back for
+		 * anything that arrived meanwhile. */
+		if ((size_t)n < sizeof(buf))
+			return;
 	}
 }
 
