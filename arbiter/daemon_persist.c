@@ -515,11 +515,10 @@ static void audit_flush(struct daemon *d)
 	if (d->audit_flush_armed)
 		qb_loop_timer_del(d->loop, d->audit_flush);
 	d->audit_flush_armed = false;
-	if (!d->audit_len)
+	if (!d->audit_buf.n)
 		return;
-	audit_submit(d, d->audit_buf, d->audit_len);
-	d->audit_buf = NULL;
-	d->audit_len = d->audit_cap = 0;
+	audit_submit(d, jtext_done(&d->audit_buf), d->audit_buf.n);
+	memset(&d->audit_buf, 0, sizeof(d->audit_buf));
 }
 
 static void audit_flush_fire(void *data)
@@ -542,30 +541,18 @@ static void audit_flush_fire(void *data)
  */
 void daemon_audit_write(struct daemon *d, const char *text)
 {
-	size_t l;
-
 	if (d->audit_fd < 0 || !text)
 		return;
-	l = strlen(text);
-	if (d->audit_len + l + 1 > d->audit_cap) {
-		size_t cap = d->audit_cap ? d->audit_cap : 4096;
-		char *n;
-
-		while (cap < d->audit_len + l + 1)
-			cap *= 2;
-		n = realloc(d->audit_buf, cap);
-		if (!n) {
-			qb_log(LOG_ERR, "node=%u: audit line dropped: out of memory", d->nodeid);
-			return;
-		}
-		d->audit_buf = n;
-		d->audit_cap = cap;
+	jtext_raw(&d->audit_buf, text);
+	jtext_put(&d->audit_buf, "\n", 1);
+	if (d->audit_buf.oom) {
+		qb_log(LOG_ERR, "node=%u: audit lines dropped: out of memory", d->nodeid);
+		free(jtext_done(&d->audit_buf));
+		memset(&d->audit_buf, 0, sizeof(d->audit_buf));
+		return;
 	}
-	memcpy(d->audit_buf + d->audit_len, text, l);
-	d->audit_buf[d->audit_len + l] = '\n';
-	d->audit_len += l + 1;
 	d->audit_dirty = true;
-	if (d->audit_len >= AUDIT_BUF_MAX)
+	if (d->audit_buf.n >= AUDIT_BUF_MAX)
 		audit_flush(d);
 	else if (!d->audit_flush_armed &&
 		 qb_loop_timer_add(d->loop, QB_LOOP_LOW, 0, d, audit_flush_fire,
@@ -589,15 +576,14 @@ void daemon_audit_close(struct daemon *d)
 	if (d->audit_sync_armed)
 		qb_loop_timer_del(d->loop, d->audit_sync);
 	d->audit_sync_armed = false;
-	if (d->audit_fd >= 0 && d->audit_len) {
-		int rc = file_write_all(d->audit_fd, d->audit_buf, d->audit_len);
+	if (d->audit_fd >= 0 && d->audit_buf.n) {
+		int rc = file_write_all(d->audit_fd, d->audit_buf.p, d->audit_buf.n);
 
 		if (rc)
 			qb_log(LOG_WARNING, "audit log write failed at exit: %s", strerror(-rc));
 	}
-	free(d->audit_buf);
-	d->audit_buf = NULL;
-	d->audit_len = d->audit_cap = 0;
+	free(jtext_done(&d->audit_buf));
+	memset(&d->audit_buf, 0, sizeof(d->audit_buf));
 	if (d->audit_fd >= 0) {
 		if (d->audit_dirty)
 			fdatasync(d->audit_fd);

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "fdhub.h"
 #include "fsm.h"
+#include "json_text.h"
 #include "membership.h"
 #include "peer_msg.h"
 #include "qmp_client.h"
@@ -130,8 +131,7 @@ struct daemon {
 	qb_loop_timer_handle audit_sync;
 	bool audit_sync_armed;
 	/* this loop iteration's audit lines, written as one */
-	char *audit_buf;
-	size_t audit_len, audit_cap;
+	struct jtext audit_buf;
 	qb_loop_timer_handle audit_flush;
 	bool audit_flush_armed;
 

@@ -561,16 +561,21 @@ static void need_sim(struct fx *fx)
 		skip();
 }
 
-static struct qmp_client *client_for(struct fx *fx, const char *vm,
-				     struct qmp_client_config *over)
+static struct qmp_client_config default_cfg(void)
 {
-	struct qmp_client_config cfg = {
+	return (struct qmp_client_config){
 		.backoff_min_ms = 20,
 		.backoff_max_ms = 200,
 		.greeting_timeout_ms = 2000,
 		.negotiate_timeout_ms = 2000,
 		.probe_timeout_ms = 2000,
 	};
+}
+
+static struct qmp_client *client_for(struct fx *fx, const char *vm,
+				     struct qmp_client_config *over)
+{
+	struct qmp_client_config cfg = default_cfg();
 	char path[160];
 	struct qmp_client *c;
 
@@ -586,15 +591,9 @@ static struct qmp_client *client_for(struct fx *fx, const char *vm,
 /* th: command timeouts through this timer hub instead of loop timers */
 static void connect_ready_timers(struct fx *fx, const char *vm, struct timerhub *th)
 {
-	struct qmp_client_config cfg = {
-		.backoff_min_ms = 20,
-		.backoff_max_ms = 200,
-		.greeting_timeout_ms = 2000,
-		.negotiate_timeout_ms = 2000,
-		.probe_timeout_ms = 2000,
-		.timers = th,
-	};
+	struct qmp_client_config cfg = default_cfg();
 
+	cfg.timers = th;
 	fx->c = client_for(fx, vm, &cfg);
 	assert_int_equal(qmp_client_start(fx->c), 0);
 	if (!run_until(fx, cond_state, (void *)(intptr_t)QMP_CLIENT_READY, 10))
