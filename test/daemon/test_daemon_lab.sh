@@ -41,7 +41,7 @@ count_cmd() { dl_sim_cmds "$1" | jq "[.[] | select(. == \"$2\")] | length"; }
 no_cmd() { [ "$(count_cmd "$1" "$2")" = 0 ]; }
 alive() { kill -0 "${DL_ARB[$1]}" 2>/dev/null; }
 
-echo "1..32"
+echo "1..33"
 
 # ---------------------------------------------------------------- lab 1
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
