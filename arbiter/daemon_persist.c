@@ -552,14 +552,11 @@ void daemon_audit_write(struct daemon *d, const char *text)
 		return;
 	}
 	d->audit_dirty = true;
-	if (d->audit_buf.n >= AUDIT_BUF_MAX)
-		audit_flush(d);
-	else if (!d->audit_flush_armed &&
-		 qb_loop_timer_add(d->loop, QB_LOOP_LOW, 0, d, audit_flush_fire,
-				   &d->audit_flush) == 0)
-		d->audit_flush_armed = true;
-	else if (!d->audit_flush_armed)
-		audit_flush(d); /* no timer: at once rather than never */
+	if (d->audit_buf.n < AUDIT_BUF_MAX && !d->audit_flush_armed)
+		d->audit_flush_armed = qb_loop_timer_add(d->loop, QB_LOOP_LOW, 0, d,
+							 audit_flush_fire, &d->audit_flush) == 0;
+	if (d->audit_buf.n >= AUDIT_BUF_MAX || !d->audit_flush_armed)
+		audit_flush(d); /* full, or no timer: at once rather than never */
 	if (!d->audit_sync_armed &&
 	    qb_loop_timer_add(d->loop, QB_LOOP_LOW, 1000 * QB_TIME_NS_IN_MSEC, d, audit_sync,
 			      &d->audit_sync) == 0)
