@@ -209,6 +209,7 @@ struct sim_node {
 	const char *status_why[SIM_VMS];
 	bool fence_pending_for[SIM_NODES + 1];
 	int64_t outside_since;   /* outside every quorate ring (truth) */
+	int64_t outside_prev_since, outside_prev_end; /* the last such stretch that ended */
 	bool wd_armed;           /* the node's watchdog runs (since its first pet) */
 	bool wd_held;            /* the arbiter holds the device open */
 	uint32_t wd_gen;         /* the pending reset's generation: one per ping (pet,

@@ -191,6 +191,10 @@ void sim_check_step(struct sim_world *w)
 		int64_t since;
 
 		if (!sim_node_outside(w, i)) {
+			if (n->outside_since) {
+				n->outside_prev_since = n->outside_since;
+				n->outside_prev_end = w->now;
+			}
 			n->outside_since = 0;
 			continue;
 		}
@@ -290,7 +294,10 @@ void sim_check_lhb_exec(struct sim_world *w, unsigned node, unsigned v,
 	/* 6. fence truth for a takeover.  Under `self` a primary still in COLO
 	 * mode releases nothing (colo-compare holds it: SAFETY §0, H1/A9), so
 	 * it counts once its node has been outside every quorate ring for the
-	 * whole self wait W (its solo sides are frozen by then, invariant 7). */
+	 * whole self wait W (its solo sides are frozen by then, invariant 7).
+	 * The invariant holds "when S is sent the command": a heal between
+	 * the send and QEMU running it (seed 17000848: same millisecond) ends
+	 * the stretch, which still counts if it lasted W up to the send. */
 	if (q->mode == FSM_MODE_SECONDARY) {
 		const struct fsm_config *cf = &w->d.cfg;
 		unsigned o = w->vms[v].a == node ? w->vms[v].b : w->vms[v].a;
@@ -301,8 +308,10 @@ void sim_check_lhb_exec(struct sim_world *w, unsigned node, unsigned v,
 		const struct sim_node *on = &w->nodes[o];
 		bool self_ok = w->s->p.policy == FSM_FENCE_SELF &&
 			       (p->run == FSM_RUN_PAUSED ||
-				(!sim_alone(p) && on->outside_since &&
-				 w->now - on->outside_since >= wait));
+				(!sim_alone(p) &&
+				 ((on->outside_since && w->now - on->outside_since >= wait) ||
+				  (on->outside_prev_end >= c->issued &&
+				   c->issued - on->outside_prev_since >= wait))));
 
 		if (live(p) && on->power && !self_ok)
 			sim_violate(w, 6, "takeover of %s while the other side %s "

@@ -2,7 +2,7 @@
 # test_sim_random.sh: make check driver of the simulator (issue 4), TAP.
 #  - the SAFETY.md section 6 schedules (and variants) as fixed scripts;
 #  - regression seeds: each once broke an invariant, before a fix (of the fsm,
-#    or of the model: 8095708);
+#    or of the model: 8095708, and of the checker: 17000848);
 #  - a seed of a documented limit, counted as such;
 #  - SIM_COUNT (default 100000) random schedules, split over two processes
 #    (this is a 2-core machine), 0 violations, schedules per second printed;
@@ -22,7 +22,7 @@ if [ ! -x "$SIM" ]; then
 	exit 0
 fi
 
-REGRESS="46 134 725 824 1979 2406 3787 4941 7960 10014 10438 11270 11472 11473 12337 15121 19461 23997 39567 60425 2075784 2140468 3076838 8095708 13108533 14141006"
+REGRESS="46 134 725 824 1979 2406 3787 4941 7960 10014 10438 11270 11472 11473 12337 15121 19461 23997 39567 60425 2075784 2140468 3076838 8095708 13108533 14141006 17000848"
 MECHS="quorum_gate ring_id_agreement fence_wait procdown_guard own_liveness epoch_cas eligibility:stale_kill freeze_confirm yank_first watchdog watchdog_release"
 
 n_fixed=$("$SIM" --fixed all 2>/dev/null | grep -c '^\(not \)\?ok - fixed')
