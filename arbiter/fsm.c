@@ -8,6 +8,7 @@
  * use randomness, or log.  Every effect is an action appended to `out`.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,6 +186,8 @@ struct fsm_node *fsm_node_get(struct fsm *f, uint32_t nodeid, bool create)
 	memset(fr, 0, sizeof(*fr));
 	fr->used = true;
 	fr->nodeid = nodeid;
+	if ((unsigned)(fr - f->nodes) >= f->n_node_slots)
+		f->n_node_slots = (unsigned)(fr - f->nodes) + 1;
 	/* H4: a node first heard of now was alive no later than now;
 	 * a restarted arbiter thus uses its own start time (or later) */
 	fr->last_alive_mono = f->now_mono;
@@ -1009,8 +1012,8 @@ static void inputs_take(const struct fsm *f, struct fsm_inputs *in)
 	in->last_state_mono = f->last_state_mono;
 	in->gate = fsm_gate_reason(f);
 	in->freeze = fsm_freeze_reason(f);
-	memcpy(in->nodes, f->nodes, sizeof(in->nodes));
-	for (unsigned i = 0; i < FSM_MAX_NODES; i++) {
+	memcpy(in->nodes, f->nodes, f->n_node_slots * sizeof(in->nodes[0]));
+	for (unsigned i = 0; i < f->n_node_slots; i++) {
 		in->nodes[i].last_alive_mono = 0;
 		in->nodes[i].last_alive_wall_ms = 0;
 		in->fence_proof[i] = f->nodes[i].used && fsm_fence_proof(f, f->nodes[i].nodeid);
@@ -1023,7 +1026,10 @@ static void inputs_update(struct fsm *f, bool force)
 	struct fsm_inputs in;
 
 	inputs_take(f, &in);
-	if (force || memcmp(&in, &f->inputs, sizeof(in))) {
+	/* both are zero past the nodes' high-water mark, which only grows */
+	if (force || memcmp(&in, &f->inputs, offsetof(struct fsm_inputs, nodes) +
+				       f->n_node_slots * sizeof(in.nodes[0])) ||
+	    memcmp(in.fence_proof, f->inputs.fence_proof, sizeof(in.fence_proof))) {
 		f->inputs = in;
 		f->inputs_gen++;
 	}

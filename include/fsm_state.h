@@ -185,6 +185,9 @@ struct fsm {
 	bool barrier_pending;
 	int64_t last_state_mono;
 	struct fsm_node nodes[FSM_MAX_NODES];
+	/* nodes[n_node_slots..] were never used and are zero: the inputs,
+	 * taken after every re-derived VM, copy and compare only up to here */
+	unsigned n_node_slots;
 	/* VM table (fsm_table.c): chunks of FSM_VM_CHUNK slots, allocated on
 	 * first use and never moved (struct fsm_vm * is held across calls
 	 * that create VMs).  Every loop over VMs stops at n_slots. */
