@@ -31,6 +31,12 @@
 #define MS_TO_NS(ms) ((uint64_t)(ms) * 1000000ULL)
 #define DEFAULT_RETRY_MIN_MS 100
 #define DEFAULT_RETRY_MAX_MS 2000
+/* Messages corosync queued back to back (a 500-VM node loss proposes and
+ * acks in several 64 KiB batches) are taken in one loop turn, up to this
+ * many: what the owner makes durable for them then goes out as one write and
+ * one fdatasync, not one per message each queued behind the last.  Bounded,
+ * so that QEMU's sockets still get their turn during a long burst. */
+#define DISPATCH_BURST 16
 
 struct membership {
 	qb_loop_t *loop;
@@ -528,7 +534,15 @@ static void fd_event(struct membership *m, enum membership_ipc which,
 
 	/* On a hang-up, what corosync queued before it went is still worth
 	 * having: drain it, then report the loss whatever dispatch says. */
-	rc = dispatch(m, hup ? CS_DISPATCH_ALL : CS_DISPATCH_ONE_NONBLOCKING);
+	if (hup) {
+		rc = dispatch(m, CS_DISPATCH_ALL);
+	} else {
+		unsigned n = 0;
+
+		do
+			rc = dispatch(m, CS_DISPATCH_ONE_NONBLOCKING);
+		while (rc == CS_OK && ++n < DISPATCH_BURST && !m->freed && m->up && !m->fatal);
+	}
 	if (m->freed || !m->up)
 		return;
 	if (m->fatal) {

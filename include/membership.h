@@ -22,11 +22,14 @@
  *   corosync reports quorate=0 for 2-3 s before it merges; that is reported
  *   as it comes: the owner decides what it means.
  *
- * Dispatch: one event per wake-up of an fd (CS_DISPATCH_ONE_NONBLOCKING);
- * the loop polls level-triggered, so queued events come on the next rounds.
- * That keeps a burst of CPG messages from starving the other sources of the
- * loop (QMP, timers), and never blocks on a spurious wake-up (plain
- * CS_DISPATCH_ONE waits without a timeout in corosync 3). On POLLHUP the
+ * Dispatch: up to 16 events per wake-up of an fd, one call of
+ * CS_DISPATCH_ONE_NONBLOCKING each, stopping at the first that finds
+ * nothing; the loop polls level-triggered, so the rest come on the next
+ * rounds.  Messages queued back to back are thus handled in one loop turn
+ * (the owner makes what they ask durable with one write), a long burst of
+ * CPG messages does not starve the other sources of the loop (QMP, timers),
+ * and a spurious wake-up never blocks (plain CS_DISPATCH_ONE waits without a
+ * timeout in corosync 3). On POLLHUP the
  * events already queued are drained (CS_DISPATCH_ALL) before the loss is
  * reported, so nothing corosync delivered is dropped.
  *

@@ -49,7 +49,7 @@
 
 #define FAKE_CPG_HANDLE 0xc0c0c0c0ULL
 #define FAKE_QUORUM_HANDLE 0x0909ULL
-#define FAKE_QLEN 16
+#define FAKE_QLEN 32
 #define FAKE_NODEID 7
 
 enum fake_kind { F_DELIVER, F_CONFCHG, F_TOTEM, F_QUORUM, F_NODELIST };
@@ -436,6 +436,10 @@ struct fx {
 	/* the callback sends from inside, to check re-entrancy */
 	bool send_on_up;
 	int send_on_up_rc;
+	/* loop turns counted by a job that re-adds itself (one run a turn),
+	 * and the turn each event came in */
+	unsigned turn;
+	unsigned ev_turn[MAX_EVENTS];
 };
 
 static bool no_corosync_ns; /* main() made sure nothing answers IPC */
@@ -448,6 +452,7 @@ static void on_event(struct membership *m, const struct membership_event *ev,
 	assert_true(m == fx->m);
 	if (fx->n_ev < MAX_EVENTS) {
 		fx->ev[fx->n_ev] = *ev;
+		fx->ev_turn[fx->n_ev] = fx->turn;
 		if (ev->kind == MEMBERSHIP_EV_DELIVER) {
 			size_t len = ev->u.deliver.len < 63 ?
 				     ev->u.deliver.len : 63;
@@ -926,6 +931,52 @@ static void test_fake_send(void **state)
 	assert_int_equal(membership_send(fx->m, "again", 5), 0);
 }
 
+static void turn_job(void *data)
+{
+	struct fx *fx = data;
+
+	fx->turn++;
+	assert_int_equal(qb_loop_job_add(fx->loop, QB_LOOP_HIGH, fx, turn_job), 0);
+}
+
+/* Messages corosync queued back to back are taken in one loop turn, up to
+ * 16: the daemon makes what they ask durable with one write, not one per
+ * message each queued behind the last. */
+static void test_fake_dispatch_burst(void **state)
+{
+	struct fx *fx = *state;
+	ssize_t first;
+
+	fake_start(fx, 10, 40);
+	assert_int_equal(qb_loop_job_add(fx->loop, QB_LOOP_HIGH, fx, turn_job), 0);
+	for (unsigned i = 0; i < 20; i++) {
+		struct fake_ev *f = fake_push(&fake.cpg, F_DELIVER);
+
+		strcpy(f->group, "unit-group");
+		f->nodeid = 1;
+		f->pid = 100;
+		snprintf(f->payload, sizeof(f->payload), "m%02u", i);
+	}
+	assert_true(wait_kind(fx, MEMBERSHIP_EV_DELIVER, 20, 5));
+	first = index_of_kind(fx, MEMBERSHIP_EV_DELIVER);
+	assert_true(first >= 0);
+	for (unsigned i = 0; i < 20; i++) {
+		char want[8];
+
+		snprintf(want, sizeof(want), "m%02u", i);
+		assert_string_equal(fx->payload[first + i], want);
+		/* the first 16 in one turn, the other 4 in one later turn */
+		assert_int_equal(fx->ev_turn[first + i],
+				 fx->ev_turn[first + (i < 16 ? 0 : 16)]);
+	}
+	assert_true(fx->ev_turn[first + 16] > fx->ev_turn[first]);
+	/* one call per message, each for one message: none blocks */
+	for (size_t i = 0; i < fake.cpg.n_dispatch; i++)
+		assert_int_equal(fake.cpg.dispatch_flags[i], CS_DISPATCH_ONE_NONBLOCKING);
+	/* qb_loop_destroy() does not free a pending job */
+	assert_int_equal(qb_loop_job_del(fx->loop, QB_LOOP_HIGH, fx, turn_job), 0);
+}
+
 static void test_fake_corosync_death_and_return(void **state)
 {
 	struct fx *fx = *state;
@@ -1112,6 +1163,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fake_up_and_events, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fake_send, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fake_dispatch_burst, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_fake_corosync_death_and_return,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fake_join_try_again, setup,
