@@ -464,15 +464,6 @@ static void send_all_state(struct fsm *f, struct fsm_actions *out, bool sync)
 		fsm_send(f, out, &m);
 	}
 	f->last_state_mono = f->now_mono;
-	f->state_round_due = false;
-}
-
-/* The ring has settled: its totem confchg, the quorum notification for it
- * and the own probe sent into it are all delivered (quorate or not). */
-static bool view_settled(const struct fsm *f)
-{
-	return f->have_totem && f->have_quorum && ring_eq(&f->rq, &f->rc) && !f->cpg_ahead &&
-	       f->live_in_rc && f->live_sent >= f->live_out;
 }
 
 static void barrier_check(struct fsm *f)
@@ -565,13 +556,7 @@ static void on_cpg(struct fsm *f, const struct fsm_event *ev,
 		send_all_state(f, out, true);
 	} else {
 		barrier_check(f);
-		/* Members only left: the others delivered what we did (virtual
-		 * synchrony), and a node loss is decided in the step where the
-		 * view settles.  The round goes out at the end of that step,
-		 * after its proposals: sent here, it came out ahead of them and
-		 * every member processed a whole round (500 VMs: 1000 reports)
-		 * before the first proposal (fsm.md §4, rule 7). */
-		f->state_round_due = true;
+		send_all_state(f, out, false);
 	}
 }
 
@@ -1411,8 +1396,6 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 	/* level-triggered: every VM's decision is re-derived after any event
 	 * whose inputs to it changed (see struct fsm_inputs) */
 	step_rederive(f, ev, n_vms_before, out);
-	if (f->state_round_due && view_settled(f))
-		send_all_state(f, out, false);
 	(void)first;
 	f->ev = NULL;
 	return 0;

@@ -184,8 +184,6 @@ struct fsm {
 	/* barrier */
 	bool barrier_pending;
 	int64_t last_state_mono;
-	bool state_round_due;  /* a leave-only confchg's round, held until the
-				* view has settled (after that step's decisions) */
 	struct fsm_node nodes[FSM_MAX_NODES];
 	/* nodes[n_node_slots..] were never used and are zero: the inputs,
 	 * taken after every re-derived VM, copy and compare only up to here */

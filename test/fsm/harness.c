@@ -340,8 +340,6 @@ static void do_actions(struct h_cluster *c, int i, struct fsm_actions *out)
 			if ((unsigned)a->u.send.kind <
 			    sizeof(nd->msgs_sent) / sizeof(nd->msgs_sent[0]))
 				nd->msgs_sent[a->u.send.kind]++;
-			if (nd->n_sent_log < H_SENT_LOG)
-				nd->sent_log[nd->n_sent_log++] = (unsigned char)a->u.send.kind;
 			if (nd->drop_sends)
 				break;
 			if (c->mq_tail - c->mq_head >= H_QUEUE)

@@ -60,8 +60,6 @@ struct h_qemu {
 /* every node's CLOCK_REALTIME (ms) at now = 0, plus its wall_off */
 #define H_WALL_BASE 1795630000000LL
 
-#define H_SENT_LOG 4096
-
 struct h_timer {
 	bool used;
 	enum fsm_timer_id id;
@@ -98,9 +96,6 @@ struct h_node {
 	json_t *audit_log[64];          /* the last audit records (refs) */
 	int qmp_cmds[16]; /* per enum fsm_qmp_cmd */
 	int msgs_sent[8]; /* per enum fsm_msg_kind, dropped ones included */
-	/* the kinds of its sends in order (the first H_SENT_LOG) */
-	unsigned char sent_log[H_SENT_LOG];
-	unsigned n_sent_log;
 };
 
 struct h_msg {
