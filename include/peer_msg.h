@@ -102,6 +102,12 @@ int peer_msg_encode(const struct fsm_msg *m, void *buf, size_t cap);
 int peer_msg_decode(const void *buf, size_t len, struct fsm_msg *out,
 		    struct peer_msg_error *err);
 
+/* peer_msg_decode() without its fast path for the canonical bytes
+ * peer_msg_encode() writes: every body through a jansson tree.  The
+ * reference that path is tested against; same results and codes. */
+int peer_msg_decode_tree(const void *buf, size_t len, struct fsm_msg *out,
+			 struct peer_msg_error *err);
+
 /* Reads and checks the header only (magic, major, length); same codes. */
 int peer_msg_peek(const void *buf, size_t len, struct peer_msg_header *h,
 		  struct peer_msg_error *err);

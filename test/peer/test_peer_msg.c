@@ -1121,6 +1121,138 @@ static void test_mutations(void **state)
 	assert_true(decoded < total);
 }
 
+/* A value of every decimal length, 0 and the maximum included. */
+static uint64_t rnd_u64(void)
+{
+	uint64_t v = ((uint64_t)rnd() << 32) ^ ((uint64_t)rnd() << 11) ^ rnd();
+
+	switch (rnd() % 4) {
+	case 0: return v >> (rnd() % 64);
+	case 1: return rnd() % 3 ? rnd() % 10 : 0;
+	case 2: return UINT64_MAX - rnd() % 3;
+	default: return v;
+	}
+}
+
+static void inst_random(struct fsm_instance *in)
+{
+	in->pid = (uint32_t)rnd_u64();
+	in->start = rnd_u64();
+}
+
+static void epoch_random(struct fsm_epoch *e)
+{
+	e->n = rnd_u64();
+	e->kind = (enum fsm_epoch_kind)(rnd() % 3);
+	e->holder = (uint32_t)rnd_u64();
+	inst_random(&e->hinst);
+	e->secondary = (uint32_t)rnd_u64();
+	inst_random(&e->sinst);
+}
+
+static void msg_random(struct fsm_msg *m)
+{
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+	size_t len = 1 + rnd() % 63;
+
+	msg_fill(m, all_kinds[rnd() % N_KINDS], false);
+	m->ring.nodeid = (uint32_t)rnd_u64();
+	m->ring.seq = rnd_u64();
+	for (size_t i = 0; i < len; i++) {
+		size_t k = rnd() % (sizeof(chars) - 1);
+
+		m->vm[i] = i == 0 && chars[k] == '.' ? 'x' : chars[k]; /* no leading '.' */
+	}
+	if (m->kind != FSM_MSG_STATE && m->kind != FSM_MSG_PROPOSE &&
+	    m->kind != FSM_MSG_ACK && m->kind != FSM_MSG_NACK)
+		memset(m->vm, 0, sizeof(m->vm));
+	switch (m->kind) {
+	case FSM_MSG_LIVENESS:
+		m->seq = rnd_u64();
+		m->sent_mono_ms = (int64_t)rnd_u64();
+		break;
+	case FSM_MSG_FENCING:
+		m->node = (uint32_t)rnd_u64() | 1;
+		m->pending = rnd() & 1;
+		break;
+	case FSM_MSG_STATE:
+		epoch_random(&m->epoch);
+		m->side.present = rnd() & 1;
+		m->side.connected = rnd() & 1;
+		m->side.alive = rnd() & 1;
+		inst_random(&m->side.inst);
+		m->side.mode = (enum fsm_colo_mode)(rnd() % 4);
+		m->side.last_mode = (enum fsm_colo_mode)(rnd() % 4);
+		m->side.reason = (enum fsm_colo_reason)(rnd() % 4);
+		m->side.run = (enum fsm_run_state)(rnd() % 3);
+		m->side.mig = (enum fsm_mig_state)(rnd() % 6);
+		m->side.colo_exit_seen = rnd() & 1;
+		m->side.frozen = rnd() & 1;
+		m->side.failover_inflight = rnd() & 1;
+		break;
+	case FSM_MSG_PROPOSE:
+	case FSM_MSG_ACK:
+	case FSM_MSG_NACK:
+		m->prop.from_n = rnd_u64();
+		m->prop.proposer = (uint32_t)rnd_u64() | 1;
+		epoch_random(&m->prop.to);
+		if (m->kind != FSM_MSG_PROPOSE)
+			epoch_random(&m->epoch);
+		break;
+	default:
+		break;
+	}
+}
+
+/* peer_msg_decode() reads the canonical bytes without a tree: for every
+ * body, canonical or mutated, it must give what the tree decoder gives
+ * (code, message, error member and text). */
+static void test_fast_matches_tree(void **state)
+{
+	uint8_t buf[PEER_MSG_MAX];
+	unsigned decoded = 0, total = 0;
+
+	(void)state;
+	for (unsigned iter = 0; iter < 60000; iter++) {
+		struct fsm_msg m, a, b;
+		struct peer_msg_error ea, eb;
+		int n, ra, rb;
+
+		msg_random(&m);
+		n = enc(&m, buf);
+		for (unsigned j = 0, nm = rnd() % 3; j < nm; j++) {
+			unsigned pos = PEER_MSG_HDR_LEN + rnd() %
+				       (unsigned)(n - PEER_MSG_HDR_LEN);
+			static const char alpha[] = "0123456789\"{}[],:.-+eE \\u"
+						    "truefalsenull";
+
+			if (rnd() & 4)
+				buf[pos] = (uint8_t)alpha[rnd() % (sizeof(alpha) - 1)];
+			else
+				buf[pos] = (uint8_t)rnd();
+		}
+		if (rnd() % 8 == 0)
+			buf[5] = (uint8_t)rnd(); /* other minors too */
+		ra = peer_msg_decode(buf, (size_t)n, &a, &ea);
+		rb = peer_msg_decode_tree(buf, (size_t)n, &b, &eb);
+		total++;
+		assert_int_equal(ra, rb);
+		assert_memory_equal(&a, &b, sizeof(a));
+		assert_string_equal(ea.member, eb.member);
+		assert_string_equal(ea.msg, eb.msg);
+		if (ra == 0)
+			decoded++;
+		if (ra == 0 && iter % 3 == 0) {
+			/* unmutated bodies come back as they went */
+			n = enc(&m, buf);
+			assert_int_equal(peer_msg_decode(buf, (size_t)n, &a, NULL), 0);
+			assert_memory_equal(&a, &m, sizeof(a));
+		}
+	}
+	print_message("# %u of %u bodies decoded, by both alike\n", decoded, total);
+	assert_true(decoded > total / 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1143,6 +1275,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_names),
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_fast_matches_tree),
 	};
 
 	return cmocka_run_group_tests_name("peer_msg", tests, NULL, NULL);
