@@ -28,7 +28,7 @@
 # after the node loss (`perf report -i FILE --comm colo-arbiterd`).
 # BENCH_SYSC=PREFIX records n2's arbiter alone over the same 8 s: every system call it
 # makes (PREFIX.sys; `perf script -i PREFIX.sys -F tid,time,trace`) and a flat profile
-# (PREFIX.cyc).
+# (PREFIX.cyc); BENCH_SYSC_NODE=3 records the witness's arbiter instead.
 # BENCH_CONF_EXTRA='key = value\n...' appends those lines to every arbiter's config
 # (e.g. 'state_period = 600s' to see what the periodic rounds cost).
 # Every process is started through the lab and killed by PID on exit (lab_down trap).
@@ -222,10 +222,11 @@ if [ "$VMS" -gt 0 ]; then
 		sleep 1
 	fi
 	if [ -n "${BENCH_SYSC:-}" ] && command -v perf >/dev/null; then
-		perf record -e raw_syscalls:sys_enter -p "${DL_ARB[2]}" -o "$BENCH_SYSC.sys" \
+		sn=${BENCH_SYSC_NODE:-2}
+		perf record -e raw_syscalls:sys_enter -p "${DL_ARB[$sn]}" -o "$BENCH_SYSC.sys" \
 			-- sleep 8 >/dev/null 2>&1 &
 		lab_track $!
-		perf record -F 15000 -p "${DL_ARB[2]}" -o "$BENCH_SYSC.cyc" -- sleep 8 >/dev/null 2>&1 &
+		perf record -F 15000 -p "${DL_ARB[$sn]}" -o "$BENCH_SYSC.cyc" -- sleep 8 >/dev/null 2>&1 &
 		lab_track $!
 		sleep 1
 	fi
