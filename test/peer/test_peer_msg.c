@@ -1080,6 +1080,25 @@ static uint32_t rnd(void)
 	return (uint32_t)(rng_state >> 11);
 }
 
+/* nm bytes of the body changed (JSON's own characters, mostly), and now
+ * and then the minor version */
+static void mutate(uint8_t *buf, int n, unsigned nm)
+{
+	static const char alpha[] = "0123456789\"{}[],:.-+eE \\u"
+				    "truefalsenull";
+
+	for (unsigned j = 0; j < nm; j++) {
+		unsigned pos = PEER_MSG_HDR_LEN + rnd() % (unsigned)(n - PEER_MSG_HDR_LEN);
+
+		if (rnd() & 4)
+			buf[pos] = (uint8_t)alpha[rnd() % (sizeof(alpha) - 1)];
+		else
+			buf[pos] = (uint8_t)rnd();
+	}
+	if (rnd() % 8 == 0)
+		buf[5] = (uint8_t)rnd(); /* other minors too */
+}
+
 static void test_mutations(void **state)
 {
 	uint8_t base[PEER_MSG_MAX], buf[PEER_MSG_MAX], re[PEER_MSG_MAX];
@@ -1093,19 +1112,7 @@ static void test_mutations(void **state)
 		msg_fill(&m, all_kinds[rnd() % N_KINDS], rnd() & 1);
 		n = enc(&m, base);
 		memcpy(buf, base, (size_t)n);
-		for (unsigned j = 0, nm = 1 + rnd() % 3; j < nm; j++) {
-			unsigned pos = PEER_MSG_HDR_LEN + rnd() %
-				       (unsigned)(n - PEER_MSG_HDR_LEN);
-			static const char alpha[] = "0123456789\"{}[],:.-+eE \\u"
-						    "truefalsenull";
-
-			if (rnd() & 4)
-				buf[pos] = (uint8_t)alpha[rnd() % (sizeof(alpha) - 1)];
-			else
-				buf[pos] = (uint8_t)rnd();
-		}
-		if (rnd() % 8 == 0)
-			buf[5] = (uint8_t)rnd(); /* other minors too */
+		mutate(buf, n, 1 + rnd() % 3);
 		rc = dec(buf, (size_t)n, &out, NULL);
 		total++;
 		assert_true(rc == 0 || rc == -EBADMSG || rc == -ENOMSG);
@@ -1220,19 +1227,7 @@ static void test_fast_matches_tree(void **state)
 
 		msg_random(&m);
 		n = enc(&m, buf);
-		for (unsigned j = 0, nm = rnd() % 3; j < nm; j++) {
-			unsigned pos = PEER_MSG_HDR_LEN + rnd() %
-				       (unsigned)(n - PEER_MSG_HDR_LEN);
-			static const char alpha[] = "0123456789\"{}[],:.-+eE \\u"
-						    "truefalsenull";
-
-			if (rnd() & 4)
-				buf[pos] = (uint8_t)alpha[rnd() % (sizeof(alpha) - 1)];
-			else
-				buf[pos] = (uint8_t)rnd();
-		}
-		if (rnd() % 8 == 0)
-			buf[5] = (uint8_t)rnd(); /* other minors too */
+		mutate(buf, n, rnd() % 3);
 		ra = peer_msg_decode(buf, (size_t)n, &a, &ea);
 		rb = peer_msg_decode_tree(buf, (size_t)n, &b, &eb);
 		total++;
