@@ -224,6 +224,22 @@ void fsm_epoch_on_ack(struct fsm *f, struct fsm_vm *vm, uint32_t from,
 	}
 }
 
+bool fsm_epoch_own_ack_in(const struct fsm *f, const struct fsm_vm *vm)
+{
+	if (!vm->prop_active || !vm->tr)
+		return false;
+	for (unsigned i = 0; i < FSM_MAX_PROPOSALS; i++) {
+		const struct fsm_prop_track *t = &vm->tr[i];
+
+		if (!t->used || !prop_eq(&t->prop, &vm->prop))
+			continue;
+		for (unsigned j = 0; j < t->n_ack; j++)
+			if (t->ackers[j] == f->cfg.local_nodeid)
+				return true;
+	}
+	return false;
+}
+
 void fsm_epoch_on_nack(struct fsm *f, struct fsm_vm *vm, uint32_t from,
 		    const struct fsm_msg *m, struct fsm_actions *out)
 {

@@ -466,6 +466,12 @@ static bool fence_commit(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *o
 {
 	const struct fsm_node *pn = fsm_node_get(f, vm->peer, false);
 	uint32_t others = f->cfg.expected_votes ? f->cfg.expected_votes - 1 : 0;
+	/* The proof stands for the peer's vote, not for ours: our own ack,
+	 * durable, must be in too.  Without it an arbiter that had acked the
+	 * peer's transition out of the same n (committed there with that ack,
+	 * its holder then run alone and fenced) committed a second one from
+	 * its stale side after a restart: sim seed 21125125. */
+	bool own = fsm_epoch_own_ack_in(f, vm);
 
 	if (others >= f->cfg.expected_votes / 2 + 1)
 		return false; /* a majority can answer without us: wait for it */
@@ -474,13 +480,13 @@ static bool fence_commit(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *o
 	switch (f->cfg.fence_policy) {
 	case FSM_FENCE_PACEMAKER:
 		if (fsm_fence_proof(f, vm->peer))
-			return true;
+			return own;
 		fsm_request_fence(f, vm->peer, out);
 		return false;
 	case FSM_FENCE_SELF:
-		return f->now_mono - pn->lost_since_mono >= fsm_self_wait(f);
+		return own && f->now_mono - pn->lost_since_mono >= fsm_self_wait(f);
 	case FSM_FENCE_NONE:
-		return true;
+		return own;
 	}
 	return false;
 }

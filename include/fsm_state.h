@@ -288,6 +288,9 @@ void fsm_epoch_on_ack(struct fsm *f, struct fsm_vm *vm, uint32_t from,
 		      const struct fsm_proposal *p, struct fsm_actions *out);
 void fsm_epoch_on_nack(struct fsm *f, struct fsm_vm *vm, uint32_t from,
 		       const struct fsm_msg *m, struct fsm_actions *out);
+/* The local arbiter's own ACK of v's active proposal has been delivered
+ * (it was durable, and no other transition out of n was acked here). */
+bool fsm_epoch_own_ack_in(const struct fsm *f, const struct fsm_vm *vm);
 
 /* fsm_vm.c: per-VM rules and command sequences */
 void fsm_vm_eval(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out);

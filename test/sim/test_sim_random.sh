@@ -22,7 +22,7 @@ if [ ! -x "$SIM" ]; then
 	exit 0
 fi
 
-REGRESS="46 134 725 824 1979 2406 3787 4941 7960 10014 10438 11270 11472 11473 12337 15121 19461 23997 39567 60425 2075784 2140468 3076838 8095708 13108533 14141006 17000848"
+REGRESS="46 134 725 824 1979 2406 3787 4941 7960 10014 10438 11270 11472 11473 12337 15121 19461 23997 39567 60425 2075784 2140468 3076838 8095708 13108533 14141006 17000848 21125125"
 MECHS="quorum_gate ring_id_agreement fence_wait procdown_guard own_liveness epoch_cas eligibility:stale_kill freeze_confirm yank_first watchdog watchdog_release"
 
 n_fixed=$("$SIM" --fixed all 2>/dev/null | grep -c '^\(not \)\?ok - fixed')
