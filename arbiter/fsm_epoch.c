@@ -82,22 +82,39 @@ static bool prop_eq(const struct fsm_proposal *a, const struct fsm_proposal *b)
 	       fsm_inst_eq(&a->to.sinst, &b->to.sinst);
 }
 
+/* The track counting p's acks, or NULL. */
+static struct fsm_prop_track *track_find(const struct fsm_vm *vm,
+					 const struct fsm_proposal *p)
+{
+	for (unsigned i = 0; vm->tr && i < FSM_MAX_PROPOSALS; i++)
+		if (vm->tr[i].used && prop_eq(&vm->tr[i].prop, p))
+			return &vm->tr[i];
+	return NULL;
+}
+
+static bool track_has(const struct fsm_prop_track *t, uint32_t node)
+{
+	for (unsigned i = 0; i < t->n_ack; i++)
+		if (t->ackers[i] == node)
+			return true;
+	return false;
+}
+
 static struct fsm_prop_track *track_get(struct fsm_vm *vm,
 					const struct fsm_proposal *p)
 {
-	struct fsm_prop_track *fr = NULL;
+	struct fsm_prop_track *fr = track_find(vm, p);
 
+	if (fr)
+		return fr;
 	if (!vm->tr) {
 		vm->tr = calloc(FSM_MAX_PROPOSALS, sizeof(*vm->tr));
 		if (!vm->tr)
 			return NULL; /* as when every track is taken */
 	}
-	for (unsigned i = 0; i < FSM_MAX_PROPOSALS; i++) {
-		if (vm->tr[i].used && prop_eq(&vm->tr[i].prop, p))
-			return &vm->tr[i];
-		if (!vm->tr[i].used && !fr)
+	for (unsigned i = 0; i < FSM_MAX_PROPOSALS && !fr; i++)
+		if (!vm->tr[i].used)
 			fr = &vm->tr[i];
-	}
 	if (!fr)
 		return NULL;
 	memset(fr, 0, sizeof(*fr));
@@ -206,11 +223,8 @@ void fsm_epoch_on_ack(struct fsm *f, struct fsm_vm *vm, uint32_t from,
 	if (cas && p->from_n != vm->p.epoch.n)
 		return;
 	t = track_get(vm, p);
-	if (!t)
+	if (!t || track_has(t, from))
 		return;
-	for (unsigned i = 0; i < t->n_ack; i++)
-		if (t->ackers[i] == from)
-			return;
 	if (t->n_ack < FSM_MAX_NODES)
 		t->ackers[t->n_ack++] = from;
 	if (t->n_ack >= majority_votes(f)) {
@@ -226,18 +240,9 @@ void fsm_epoch_on_ack(struct fsm *f, struct fsm_vm *vm, uint32_t from,
 
 bool fsm_epoch_own_ack_in(const struct fsm *f, const struct fsm_vm *vm)
 {
-	if (!vm->prop_active || !vm->tr)
-		return false;
-	for (unsigned i = 0; i < FSM_MAX_PROPOSALS; i++) {
-		const struct fsm_prop_track *t = &vm->tr[i];
+	const struct fsm_prop_track *t = vm->prop_active ? track_find(vm, &vm->prop) : NULL;
 
-		if (!t->used || !prop_eq(&t->prop, &vm->prop))
-			continue;
-		for (unsigned j = 0; j < t->n_ack; j++)
-			if (t->ackers[j] == f->cfg.local_nodeid)
-				return true;
-	}
-	return false;
+	return t && track_has(t, f->cfg.local_nodeid);
 }
 
 void fsm_epoch_on_nack(struct fsm *f, struct fsm_vm *vm, uint32_t from,
