@@ -21,14 +21,16 @@
 #   simulator receive times), and the CPU n2's and n3's arbiters spent meanwhile.
 # Environment: BENCH_ARBD=PATH measures another colo-arbiterd binary (e.g. an older build);
 # BENCH_TRACE=DIR runs part 2's arbiters under test/daemon/slowdisk.so without delay and
-# keeps their fsync/syncfs/rename/CPG-send traces (µs) in DIR for a breakdown.
+# keeps their fsync/syncfs/rename/CPG-send traces and the loop turns spent in
+# cpg_dispatch/quorum_dispatch (µs) in DIR for a breakdown.
 # BENCH_SMAPS=DIR keeps /proc/PID/smaps of n1's and n2's idle arbiters in DIR (memory breakdown).
 # BENCH_LOG_LEVEL=debug runs the arbiters at that log level (default info).
 # BENCH_PERF=FILE records a system-wide perf profile with call graphs of part 2's 8 s
 # after the node loss (`perf report -i FILE --comm colo-arbiterd`).
 # BENCH_SYSC=PREFIX records n2's arbiter alone over the same 8 s: every system call it
 # makes (PREFIX.sys; `perf script -i PREFIX.sys -F tid,time,trace`) and a flat profile
-# (PREFIX.cyc); BENCH_SYSC_NODE=3 records the witness's arbiter instead.
+# (PREFIX.cyc); BENCH_SYSC_NODE=3 records the witness's arbiter instead; BENCH_SYSC_F=HZ
+# sets the profile's rate and BENCH_SYSC_CG its call graphs (e.g. "--call-graph dwarf,16384").
 # BENCH_CONF_EXTRA='key = value\n...' appends those lines to every arbiter's config
 # (e.g. 'state_period = 600s' to see what the periodic rounds cost).
 # Every process is started through the lab and killed by PID on exit (lab_down trap).
@@ -40,7 +42,7 @@ while [ $# -gt 0 ]; do
 	--runs) RUNS=$2; shift 2 ;;
 	--idle) IDLE=$2; shift 2 ;;
 	--stagger) STAGGER=$2; shift 2 ;;
-	-h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,36p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -226,7 +228,7 @@ if [ "$VMS" -gt 0 ]; then
 		perf record -e raw_syscalls:sys_enter -p "${DL_ARB[$sn]}" -o "$BENCH_SYSC.sys" \
 			-- sleep 8 >/dev/null 2>&1 &
 		lab_track $!
-		perf record -F 15000 -p "${DL_ARB[$sn]}" -o "$BENCH_SYSC.cyc" -- sleep 8 >/dev/null 2>&1 &
+		perf record ${BENCH_SYSC_CG:-} -F ${BENCH_SYSC_F:-15000} -p "${DL_ARB[$sn]}" -o "$BENCH_SYSC.cyc" -- sleep 8 >/dev/null 2>&1 &
 		lab_track $!
 		sleep 1
 	fi

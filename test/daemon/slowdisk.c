@@ -9,6 +9,8 @@
  *     fsync-begin T PATH / fsync-end T PATH / fdatasync-begin T PATH /
  *     fdatasync-end T PATH / syncfs-begin T PATH / syncfs-end T PATH /
  *     rename T NEWPATH / send T KIND / send-again T - (corosync said TRY_AGAIN)
+ *   cpg_dispatch(), quorum_dispatch(): dispatch-begin / dispatch-end T -,
+ *   quorum-begin / quorum-end T -
  *   write(2) of a buffer holding the record of VM COLO_TEST_WRITE_VM (if set;
  *   a line starting {"vm":"NAME",) to a file named epochs.log:
  *   append-mark T PATH
@@ -24,6 +26,7 @@
 #define _GNU_SOURCE /* memmem */
 #endif
 #include <corosync/cpg.h>
+#include <corosync/quorum.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -188,5 +191,35 @@ cs_error_t cpg_mcast_joined(cpg_handle_t handle, cpg_guarantee_t guarantee,
 		snprintf(kind, sizeof(kind), "%u", ((const unsigned char *)iovec[0].iov_base)[6]);
 		note("send", kind);
 	}
+	return rc;
+}
+
+/* the loop turns that deliver CPG messages (bench_daemon.sh BENCH_TRACE):
+ * when each node took the proposals, the acks, the commits */
+cs_error_t cpg_dispatch(cpg_handle_t handle, cs_dispatch_flags_t flags)
+{
+	static cs_error_t (*real)(cpg_handle_t, cs_dispatch_flags_t);
+	cs_error_t rc;
+
+	if (!real)
+		real = (cs_error_t (*)(cpg_handle_t, cs_dispatch_flags_t))dlsym(RTLD_NEXT,
+										 "cpg_dispatch");
+	note("dispatch-begin", "-");
+	rc = real(handle, flags);
+	note("dispatch-end", "-");
+	return rc;
+}
+
+cs_error_t quorum_dispatch(quorum_handle_t handle, cs_dispatch_flags_t flags)
+{
+	static cs_error_t (*real)(quorum_handle_t, cs_dispatch_flags_t);
+	cs_error_t rc;
+
+	if (!real)
+		real = (cs_error_t (*)(quorum_handle_t, cs_dispatch_flags_t))dlsym(
+			RTLD_NEXT, "quorum_dispatch");
+	note("quorum-begin", "-");
+	rc = real(handle, flags);
+	note("quorum-end", "-");
 	return rc;
 }
