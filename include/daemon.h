@@ -165,6 +165,7 @@ struct daemon {
 	bool status_dirty;
 	qb_loop_timer_handle status_timer;
 	unsigned status_delay_ms; /* after a change: 10x the last snapshot's cost */
+	int64_t status_asked_ms;  /* the change the pending snapshot is for */
 	qb_loop_timer_handle trim_timer; /* daemon_mem.c */
 	bool trim_armed;
 
