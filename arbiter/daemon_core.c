@@ -77,6 +77,54 @@ static int evq_push(struct daemon *d, const struct fsm_event *ev)
 #define ACTS_KEEP 64     /* action list capacity kept between events */
 #define SENDQ_KEEP 64    /* send queue capacity kept once it is empty */
 #define EVQ_KEEP 64      /* event queue capacity kept once it is empty */
+#define BATCH_MSGS_KEEP 16 /* decoded batch messages kept */
+
+#define BURST_KEEP_MS 250  /* a node loss's steps come within ~100 ms */
+
+/* The burst buffers beyond what is kept between bursts, BURST_KEEP_MS
+ * after the burst began: a node loss grows them in each of its steps (the
+ * decisions, the proposals, the acks, the commits), and freed after each
+ * step they were faulted in again by the next one, on the failover's path.
+ * A timer, never a step, frees them. */
+static void release_fire(void *data)
+{
+	struct daemon *d = data;
+
+	d->release_armed = false;
+	if (d->stepping)
+		return;
+	if (d->acts && d->acts->cap > ACTS_KEEP)
+		fsm_actions_release(d->acts);
+	if (d->evq_cap > EVQ_KEEP && !d->evq_n) {
+		free(d->evq);
+		d->evq = NULL;
+		d->evq_cap = 0;
+		d->evq_head = 0;
+	}
+	if (d->sendq_cap > SENDQ_KEEP && !d->sendq_n) {
+		free(d->sendq);
+		d->sendq = NULL;
+		d->sendq_cap = 0;
+		d->sendq_head = 0;
+	}
+	if (d->batch_msgs_cap > BATCH_MSGS_KEEP) {
+		free(d->batch_msgs);
+		d->batch_msgs = NULL;
+		d->batch_msgs_cap = 0;
+	}
+	daemon_mem_trim_soon(d);
+}
+
+static void release_soon(struct daemon *d)
+{
+	if (d->release_armed || d->stopping || !d->loop)
+		return;
+	if (qb_loop_timer_add(d->loop, QB_LOOP_LOW, (uint64_t)BURST_KEEP_MS * QB_TIME_NS_IN_MSEC,
+			      d, release_fire, &d->release_timer) == 0)
+		d->release_armed = true;
+	else
+		daemon_mem_trim_soon(d);
+}
 
 /* Steps the fsm on every queued event, oldest first, with what each one
  * adds behind it.  Returns the first step's result. */
@@ -117,19 +165,10 @@ static int drain(struct daemon *d)
 		fsm_actions_reset(d->acts);
 	}
 	d->stepping = false;
-	/* a node loss needs thousands of actions and queued events once
-	 * (a batch of 500 peer messages): not kept for ever */
-	if (d->acts->cap > ACTS_KEEP) {
-		fsm_actions_release(d->acts);
-		daemon_mem_trim_soon(d);
-	}
-	if (d->evq_cap > EVQ_KEEP) {
-		free(d->evq);
-		d->evq = NULL;
-		d->evq_cap = 0;
-		d->evq_head = 0;
-		daemon_mem_trim_soon(d);
-	}
+	/* a node loss needs thousands of actions and queued events: kept
+	 * while it lasts (release_fire), not for ever */
+	if (d->acts->cap > ACTS_KEEP || d->evq_cap > EVQ_KEEP)
+		release_soon(d);
 	if (gate_before != fsm_gate_open(d->fsm)) {
 		qb_log(LOG_NOTICE, "node=%u: gate %s -> %s", d->nodeid,
 		       gate_before ? "open" : "closed",
@@ -470,12 +509,8 @@ static unsigned send_flush(struct daemon *d)
 		d->send_retry_ms = 0;
 		d->sendq_head = 0;
 		d->sendq_dropping = false;
-		if (d->sendq_cap > SENDQ_KEEP) {
-			free(d->sendq);
-			d->sendq = NULL;
-			d->sendq_cap = 0;
-			daemon_mem_trim_soon(d);
-		}
+		if (d->sendq_cap > SENDQ_KEEP)
+			release_soon(d);
 	}
 	return done;
 }
@@ -681,22 +716,35 @@ static void deliver_batch(struct daemon *d, const struct membership_deliver *m)
 	memset(&err, 0, sizeof(err));
 	if (cap == 0 || cap > PEER_BATCH_MAX_MSGS)
 		cap = 1; /* the decoder names what is wrong */
-	msgs = calloc(cap, sizeof(*msgs));
-	if (!msgs) {
-		qb_log(LOG_CRIT, "node=%u: no memory for a batch of %u from node %u", d->nodeid,
-		       cap, m->nodeid);
-		return;
+	/* the decode buffer of the last batch, taken while in use */
+	msgs = d->batch_msgs;
+	d->batch_msgs = NULL;
+	if (!msgs || d->batch_msgs_cap < cap) {
+		free(msgs);
+		d->batch_msgs_cap = 0;
+		msgs = malloc(sizeof(*msgs) * cap);
+		if (!msgs) {
+			qb_log(LOG_CRIT, "node=%u: no memory for a batch of %u from node %u",
+			       d->nodeid, cap, m->nodeid);
+			return;
+		}
+		d->batch_msgs_cap = cap;
+		if (cap > BATCH_MSGS_KEEP)
+			release_soon(d);
 	}
 	rc = peer_batch_decode(m->data, m->len, msgs, cap, &n, &err);
-	if (rc) {
+	if (rc)
 		drop_log(d, m, rc, &err);
-		free(msgs);
+	else {
+		qb_log(LOG_DEBUG, "node=%u: batch of %u messages (%zu bytes) from node %u",
+		       d->nodeid, n, m->len, m->nodeid);
+		post_msgs(d, m->nodeid, msgs, n);
+	}
+	if (d->batch_msgs) {
+		free(msgs); /* one taken in the meantime is as good */
 		return;
 	}
-	qb_log(LOG_DEBUG, "node=%u: batch of %u messages (%zu bytes) from node %u", d->nodeid,
-	       n, m->len, m->nodeid);
-	post_msgs(d, m->nodeid, msgs, n);
-	free(msgs);
+	d->batch_msgs = msgs;
 }
 
 static void deliver(struct daemon *d, const struct membership_deliver *m)
@@ -905,6 +953,12 @@ void daemon_core_free(struct daemon *d)
 	free(d->evq);
 	d->evq = NULL;
 	d->evq_n = d->evq_cap = 0;
+	free(d->batch_msgs);
+	d->batch_msgs = NULL;
+	d->batch_msgs_cap = 0;
+	if (d->release_armed)
+		qb_loop_timer_del(d->loop, d->release_timer);
+	d->release_armed = false;
 	fsm_actions_release(d->acts);
 	free(d->acts);
 	d->acts = NULL;

@@ -5,7 +5,8 @@
  * megabytes for a moment (jansson trees, action and send lists); glibc keeps
  * the freed pages, interleaved with long-lived allocations, so the daemon's
  * RSS stayed at its peak.  After such a burst, once the loop has been quiet
- * for TRIM_DELAY_MS, malloc_trim() returns every free page to the kernel.
+ * for TRIM_DELAY_MS, malloc_trim() returns every free page to the kernel
+ * (the burst's own buffers are freed before, daemon_core.c release_fire).
  * Decides nothing; costs about a millisecond per call, at most one call per
  * TRIM_DELAY_MS.
  */

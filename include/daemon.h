@@ -97,6 +97,12 @@ struct daemon {
 	struct fsm_event *evq;
 	unsigned evq_head, evq_n, evq_cap;
 	bool stepping;
+	/* the last CPG batch's decode buffer, reused */
+	struct fsm_msg *batch_msgs;
+	unsigned batch_msgs_cap;
+	/* burst buffers (evq, acts, sendq, batch_msgs) freed at this timer */
+	qb_loop_timer_handle release_timer;
+	bool release_armed;
 
 	/* sends refused with -EAGAIN/-ENOTCONN, in order: flushed on every
 	 * membership dispatch and on a backoff timer (1 ms doubling to 50) */
