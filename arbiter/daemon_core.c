@@ -86,6 +86,27 @@ static int evq_push(struct daemon *d, const struct fsm_event *ev)
  * decisions, the proposals, the acks, the commits), and freed after each
  * step they were faulted in again by the next one, on the failover's path.
  * A timer, never a step, frees them. */
+static void evq_free(struct daemon *d)
+{
+	free(d->evq);
+	d->evq = NULL;
+	d->evq_head = d->evq_n = d->evq_cap = 0;
+}
+
+static void sendq_free(struct daemon *d)
+{
+	free(d->sendq);
+	d->sendq = NULL;
+	d->sendq_head = d->sendq_n = d->sendq_cap = 0;
+}
+
+static void batch_msgs_free(struct daemon *d)
+{
+	free(d->batch_msgs);
+	d->batch_msgs = NULL;
+	d->batch_msgs_cap = 0;
+}
+
 static void release_fire(void *data)
 {
 	struct daemon *d = data;
@@ -95,23 +116,12 @@ static void release_fire(void *data)
 		return;
 	if (d->acts && d->acts->cap > ACTS_KEEP)
 		fsm_actions_release(d->acts);
-	if (d->evq_cap > EVQ_KEEP && !d->evq_n) {
-		free(d->evq);
-		d->evq = NULL;
-		d->evq_cap = 0;
-		d->evq_head = 0;
-	}
-	if (d->sendq_cap > SENDQ_KEEP && !d->sendq_n) {
-		free(d->sendq);
-		d->sendq = NULL;
-		d->sendq_cap = 0;
-		d->sendq_head = 0;
-	}
-	if (d->batch_msgs_cap > BATCH_MSGS_KEEP) {
-		free(d->batch_msgs);
-		d->batch_msgs = NULL;
-		d->batch_msgs_cap = 0;
-	}
+	if (d->evq_cap > EVQ_KEEP && !d->evq_n)
+		evq_free(d);
+	if (d->sendq_cap > SENDQ_KEEP && !d->sendq_n)
+		sendq_free(d);
+	if (d->batch_msgs_cap > BATCH_MSGS_KEEP)
+		batch_msgs_free(d);
 	daemon_mem_trim_soon(d);
 }
 
@@ -716,14 +726,12 @@ static void deliver_batch(struct daemon *d, const struct membership_deliver *m)
 	memset(&err, 0, sizeof(err));
 	if (cap == 0 || cap > PEER_BATCH_MAX_MSGS)
 		cap = 1; /* the decoder names what is wrong */
-	/* the decode buffer of the last batch, taken while in use */
-	msgs = d->batch_msgs;
-	d->batch_msgs = NULL;
-	if (!msgs || d->batch_msgs_cap < cap) {
-		free(msgs);
-		d->batch_msgs_cap = 0;
-		msgs = malloc(sizeof(*msgs) * cap);
-		if (!msgs) {
+	/* one decode buffer, grown as needed: post_msgs() copies every
+	 * message into the event queue before the fsm steps on any */
+	if (d->batch_msgs_cap < cap) {
+		batch_msgs_free(d);
+		d->batch_msgs = malloc(sizeof(*d->batch_msgs) * cap);
+		if (!d->batch_msgs) {
 			qb_log(LOG_CRIT, "node=%u: no memory for a batch of %u from node %u",
 			       d->nodeid, cap, m->nodeid);
 			return;
@@ -732,19 +740,15 @@ static void deliver_batch(struct daemon *d, const struct membership_deliver *m)
 		if (cap > BATCH_MSGS_KEEP)
 			release_soon(d);
 	}
+	msgs = d->batch_msgs;
 	rc = peer_batch_decode(m->data, m->len, msgs, cap, &n, &err);
-	if (rc)
+	if (rc) {
 		drop_log(d, m, rc, &err);
-	else {
-		qb_log(LOG_DEBUG, "node=%u: batch of %u messages (%zu bytes) from node %u",
-		       d->nodeid, n, m->len, m->nodeid);
-		post_msgs(d, m->nodeid, msgs, n);
-	}
-	if (d->batch_msgs) {
-		free(msgs); /* one taken in the meantime is as good */
 		return;
 	}
-	d->batch_msgs = msgs;
+	qb_log(LOG_DEBUG, "node=%u: batch of %u messages (%zu bytes) from node %u", d->nodeid,
+	       n, m->len, m->nodeid);
+	post_msgs(d, m->nodeid, msgs, n);
 }
 
 static void deliver(struct daemon *d, const struct membership_deliver *m)
@@ -946,16 +950,10 @@ void daemon_core_free(struct daemon *d)
 	if (d->send_retry_armed)
 		qb_loop_timer_del(d->loop, d->send_retry);
 	d->send_retry_armed = false;
-	free(d->sendq);
-	d->sendq = NULL;
-	d->sendq_head = d->sendq_n = d->sendq_cap = 0;
+	sendq_free(d);
 	own_clear(d);
-	free(d->evq);
-	d->evq = NULL;
-	d->evq_n = d->evq_cap = 0;
-	free(d->batch_msgs);
-	d->batch_msgs = NULL;
-	d->batch_msgs_cap = 0;
+	evq_free(d);
+	batch_msgs_free(d);
 	if (d->release_armed)
 		qb_loop_timer_del(d->loop, d->release_timer);
 	d->release_armed = false;
