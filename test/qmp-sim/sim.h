@@ -287,6 +287,8 @@ json_t *sim_error(const char *cls, const char *fmt, ...) ATTR_PRINTF(2, 3);
 int sim_proc_spawn(struct sim_vm *vm, char **paths, int n, char *err, size_t errlen);
 /* SIGKILL and reap it (idempotent). */
 void sim_proc_kill(struct sim_vm *vm);
+/* close(2) of a descriptor the loop may be watching (sim_main.c) */
+void sim_poll_close(int fd);
 
 /* ---- sim_colo.c ---- */
 void colo_vm_init(struct sim_vm *vm, bool incoming);

@@ -59,16 +59,22 @@ static void conn_flush(struct sim_conn *c)
 		c->closing = true;
 }
 
-void sim_conn_send_raw(struct sim_conn *c, const char *data, size_t len)
+static bool conn_queue(struct sim_conn *c, const char *data, size_t len)
 {
 	if (c->closing || c->fd < 0)
-		return;
+		return false;
 	if (sim_outbuf_add(&c->out, data, len) < 0) {
 		/* the client does not read: drop it like a dead peer */
 		c->closing = true;
-		return;
+		return false;
 	}
-	conn_flush(c);
+	return true;
+}
+
+void sim_conn_send_raw(struct sim_conn *c, const char *data, size_t len)
+{
+	if (conn_queue(c, data, len))
+		conn_flush(c);
 }
 
 void sim_conn_send(struct sim_conn *c, const json_t *msg)
@@ -80,9 +86,9 @@ void sim_conn_send(struct sim_conn *c, const json_t *msg)
 		return;
 	n = strlen(s);
 	sim_vm_log(c->vm, c, "out", (json_t *)msg, NULL);
-	/* QEMU's monitor turns "\n" into "\r\n" */
-	sim_conn_send_raw(c, s, n);
-	sim_conn_send_raw(c, "\r\n", 2);
+	/* QEMU's monitor turns "\n" into "\r\n"; one write for both */
+	if (conn_queue(c, s, n) && conn_queue(c, "\r\n", 2))
+		conn_flush(c);
 	free(s);
 }
 
@@ -130,7 +136,7 @@ void sim_conn_close(struct sim_conn *c)
 	if (!vm->hangup_executes)
 		queue_drop_conn(vm, c->id);
 	sim_logf("%s: conn %llu closed", vm->name, (unsigned long long)c->id);
-	close(c->fd);
+	sim_poll_close(c->fd);
 	sim_framer_free(&c->in);
 	sim_outbuf_free(&c->out);
 	free(c);
@@ -748,15 +754,14 @@ void sim_vm_close_sockets(struct sim_vm *vm, bool unlink_files)
 		struct sim_conn *c = vm->conns;
 
 		vm->conns = c->next;
-		close(c->fd);
+		sim_poll_close(c->fd);
 		sim_framer_free(&c->in);
 		sim_outbuf_free(&c->out);
 		free(c);
 		sim_free_gen++;
 	}
 	for (i = 0; i < vm->nsocks; i++) {
-		if (vm->listen_fd[i] >= 0)
-			close(vm->listen_fd[i]);
+		sim_poll_close(vm->listen_fd[i]);
 		vm->listen_fd[i] = -1;
 		if (unlink_files && vm->sock_path[i])
 			unlink(vm->sock_path[i]);

@@ -203,8 +203,7 @@ void sim_proc_kill(struct sim_vm *vm)
 			;
 		sim_logf("%s: listener process %d gone", vm->name, (int)vm->child_pid);
 	}
-	if (vm->child_fd >= 0)
-		close(vm->child_fd);
+	sim_poll_close(vm->child_fd);
 	vm->child_pid = 0;
 	vm->child_fd = -1;
 }
