@@ -132,6 +132,7 @@ void fsm_vm_abort(struct fsm *f, struct fsm_vm *vm, const char *why,
 	vm->commit_early = false;
 	vm->commit_durable = false;
 	vm->posts_out = 0;
+	vm->pres_out = 0;
 	fsm_audit(f, vm, rule, why, out, first);
 }
 
@@ -148,6 +149,7 @@ static void seq_begin(struct fsm *f, struct fsm_vm *vm, enum fsm_seq_kind k,
 	vm->commit_early = false;
 	vm->commit_durable = false;
 	vm->posts_out = 0;
+	vm->pres_out = 0;
 	(void)f;
 }
 
@@ -321,9 +323,19 @@ static void seq_step(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 			propose_for(f, vm, out);
 		break;
 	case FSM_PH_PRE:
-		if (vm->idx < vm->n_pre) {
-			cmd(f, vm, FSM_QMP_PRE, vm->idx, out);
-			break;
+		/* QEMU runs in-band commands in order and a pre-command's
+		 * result decides nothing: all of them go now, each through
+		 * this step's check (M2), and x-colo-lost-heartbeat follows
+		 * them as soon as E(v) is durable, without a round trip per
+		 * reply (a 500-VM node loss waited for every VM's
+		 * nbd-server-stop reply to be read first) */
+		if (vm->idx + vm->pres_out < vm->n_pre) {
+			if (!vm->pres_out)
+				vm->pre_seq_next = f->cmd_seq + 1;
+			while (vm->idx + vm->pres_out < vm->n_pre) {
+				cmd(f, vm, FSM_QMP_PRE, vm->idx + vm->pres_out, out);
+				vm->pres_out++;
+			}
 		}
 		vm->ph = FSM_PH_LHB;
 		/* fall through */
@@ -532,7 +544,9 @@ static bool tag_ok(const struct fsm *f, const struct fsm_vm *vm,
 		return false;
 	if (!fsm_mech(f, FSM_MECH_ACTION_TAGS))
 		return true;
-	if (vm->ph == FSM_PH_POST && vm->posts_out) {
+	if (vm->pres_out && t->seq == vm->pre_seq_next) {
+		/* the oldest pre-failover command still out */
+	} else if (vm->ph == FSM_PH_POST && vm->posts_out) {
 		/* one of the clean-up's commands still out: QEMU answers them
 		 * in order, and a failure of any sends the rest again */
 		if (t->seq > vm->tag.seq || t->seq <= vm->tag.seq - vm->posts_out)
@@ -545,6 +559,7 @@ static bool tag_ok(const struct fsm *f, const struct fsm_vm *vm,
 
 static void after_lhb(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 {
+	vm->pres_out = 0; /* answered in order: none can still be out */
 	vm->idx = 0;
 	vm->ph = FSM_PH_POST;
 	seq_step(f, vm, out);
@@ -572,7 +587,7 @@ static void on_colo_status(struct fsm *f, struct fsm_vm *vm,
 		if (vm->resume_ph == FSM_PH_LHB && done) {
 			after_lhb(f, vm, out);
 		} else if (vm->resume_ph == FSM_PH_LHB) {
-			vm->ph = FSM_PH_LHB;
+			vm->ph = vm->idx < vm->n_pre ? FSM_PH_PRE : FSM_PH_LHB;
 			vm->resent_lhb = true;
 			seq_step(f, vm, out);
 		} else {
@@ -616,18 +631,36 @@ static void on_result(struct fsm *f, struct fsm_vm *vm,
 		      const struct fsm_event *ev, struct fsm_actions *out)
 {
 	enum fsm_cmd_result r = ev->u.result.result;
+	bool pre;
 
 	if (!tag_ok(f, vm, &ev->u.result.tag))
 		return; /* M2: from an older epoch, instance or sequence */
+	pre = vm->pres_out && ev->u.result.tag.seq == vm->pre_seq_next;
 	vm->cmd_pending = false;
 	if (r == FSM_RES_NOT_DELIVERED || r == FSM_RES_TIMEOUT) {
 		if (vm->ph == FSM_PH_KILLED)
 			return;
 		vm->posts_out = 0; /* the rest of the clean-up is resent */
 		vm->resume_ph = vm->ph;
+		if (vm->pres_out) {
+			/* the unanswered pre-commands go again first, unless
+			 * the failover command is out behind them: then the
+			 * query after the reconnect says what is still due */
+			vm->pres_out = 0;
+			if (vm->ph != FSM_PH_LHB)
+				vm->resume_ph = FSM_PH_PRE;
+		}
 		vm->ph = FSM_PH_RECONNECT;
 		if (r == FSM_RES_TIMEOUT && vm->q.connected)
 			cmd(f, vm, FSM_QMP_QUERY_COLO_STATUS, 0, out);
+		return;
+	}
+	if (pre) {
+		vm->pres_out--;
+		vm->pre_seq_next++;
+		vm->idx++;
+		/* still out: more of them, or the failover command behind */
+		vm->cmd_pending = vm->pres_out || vm->ph == FSM_PH_LHB;
 		return;
 	}
 	switch (vm->ph) {
@@ -641,10 +674,6 @@ static void on_result(struct fsm *f, struct fsm_vm *vm,
 			break;
 		}
 		vm->ph = FSM_PH_COMMIT;
-		seq_step(f, vm, out);
-		break;
-	case FSM_PH_PRE:
-		vm->idx++;
 		seq_step(f, vm, out);
 		break;
 	case FSM_PH_LHB:

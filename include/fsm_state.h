@@ -128,6 +128,10 @@ struct fsm_vm {
 	bool resent_lhb;
 	unsigned posts_out;    /* post-failover commands written, unanswered:
 				* tags vm->tag.seq - posts_out + 1 .. tag.seq */
+	unsigned pres_out;     /* pre-failover commands written, unanswered:
+				* tags pre_seq_next .. + pres_out - 1; the
+				* x-colo-lost-heartbeat may be out behind them */
+	uint64_t pre_seq_next;
 	bool commit_early;     /* T committed, E(v) persisting while the yank or
 				* the pre-failover commands are out ... */
 	bool commit_durable;   /* ... and persisted since: the failover may go */

@@ -245,7 +245,9 @@ static void test_rule2_pre_overlaps_commit_write(void **state)
 	assert_int_equal(h_alone(&c, "v"), 1);
 	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_SOLO);
 
-	/* the other order: durable before the pre-command's reply */
+	/* the other order: durable before the pre-command's reply.  QEMU
+	 * runs in-band commands in order and that reply decides nothing: the
+	 * failover command goes out behind it without waiting for it */
 	h_free(&c);
 	sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
 	s = h_q(&c, 2, "v");
@@ -253,12 +255,50 @@ static void test_rule2_pre_overlaps_commit_write(void **state)
 	h_qemu_kill(&c, 1, "v");
 	h_advance(&c, 100);
 	assert_true(s->pre_held);
-	assert_int_equal(s->lhb_run, 0);
-	h_qemu_release_pre(&c, 2, "v");
+	assert_int_equal(s->pre, 1);
 	assert_int_equal(s->lhb_run, 1);
+	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_SOLO);
+	/* the late reply of a finished sequence is dropped (M2 tags) */
+	h_qemu_release_pre(&c, 2, "v");
+	assert_int_equal(s->pre, 1);
+	assert_int_equal(s->lhb_sent, 1);
 	assert_int_equal(h_status(&c, 2, "v"), FSM_ST_SOLO);
 	assert_int_equal(c.step_errors, 0);
 	h_free(&c);
+}
+
+/* The connection lost with the pre-command and x-colo-lost-heartbeat out:
+ * the query after the reconnect decides.  Failed over: nothing is sent
+ * again.  Not: the unanswered pre-command goes again, then the failover. */
+static void test_rule2_pre_and_lhb_lost(void **state)
+{
+	struct h_cluster c;
+	struct h_qemu *s;
+
+	(void)state;
+	for (int executed = 1; executed >= 0; executed--) {
+		sc_boot3(&c, FSM_FENCE_PACEMAKER, 0);
+		s = h_q(&c, 2, "v");
+		s->hold_pre = true;
+		s->drop_lhb = true;
+		s->drop_executes = executed;
+		h_qemu_kill(&c, 1, "v");
+		h_advance(&c, 100);
+		assert_true(s->pre_held);
+		assert_int_equal(s->lhb_sent, executed);
+		assert_int_equal(s->lhb_run, executed);
+		s->hold_pre = false;
+		h_qmp_reconnect(&c, 2, "v");
+		h_advance(&c, 100);
+		assert_int_equal(s->pre, executed ? 1 : 2);
+		assert_int_equal(s->lhb_sent, 1); /* the lost one never arrived, or ran */
+		assert_int_equal(s->lhb_run, 1);
+		assert_int_equal(h_status(&c, 2, "v"), FSM_ST_SOLO);
+		h_qemu_release_pre(&c, 2, "v"); /* the first one's late reply */
+		assert_int_equal(h_status(&c, 2, "v"), FSM_ST_SOLO);
+		assert_int_equal(c.step_errors, 0);
+		h_free(&c);
+	}
 }
 
 /* Rule 1 with a three-command clean-up whose replies are held. */
@@ -1149,6 +1189,7 @@ int main(void)
 		cmocka_unit_test(test_rule2_self_policy_waits_w),
 		cmocka_unit_test(test_rule2_primary_qemu_gone),
 		cmocka_unit_test(test_rule2_pre_overlaps_commit_write),
+		cmocka_unit_test(test_rule2_pre_and_lhb_lost),
 		cmocka_unit_test(test_post_list_pipelined),
 		cmocka_unit_test(test_rule3_break_survives_restart),
 		cmocka_unit_test(test_rule3_colo_broke_both_alive),
