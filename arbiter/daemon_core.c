@@ -875,7 +875,6 @@ void daemon_membership_event(struct membership *m, const struct membership_event
 		return;
 	case MEMBERSHIP_EV_DELIVER:
 		deliver(d, &me->u.deliver);
-		daemon_persist_kick(d);
 		return;
 	default:
 		return;

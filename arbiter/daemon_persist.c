@@ -6,11 +6,7 @@
  * PERSIST_DONE only once the line is durable (acks and commits wait for
  * it).  The records one loop iteration asks for go out as one batch (one
  * write, one fdatasync) at a 0 ms timer, as the CPG sends do: a node loss
- * with hundreds of VMs costs one flush, not one per record.  One loop
- * iteration may take many CPG messages (membership.c's burst): while the
- * disk is idle, the records of the first go at once (daemon_persist_kick),
- * so that their fdatasync runs while the loop decodes the rest; the rest
- * still share one batch.  At start the
+ * with hundreds of VMs costs one flush, not one per record.  At start the
  * log is read for FSM_EV_START; a log that cannot be read stops the
  * start-up: an arbiter that forgot an ack could ack twice.  The audit log
  * is JSON lines, fdatasync'd lazily.
@@ -56,7 +52,6 @@ struct persist_group {
 	struct epoch_log_file *lf;
 	struct persist_rec *recs;
 	unsigned n, cap;
-	bool at_worker;  /* counted in d->persist_inflight */
 	int compact_rc; /* worker: compaction after this group's batch */
 	uint64_t size;  /* worker: the log's size after it */
 };
@@ -118,8 +113,6 @@ static void group_done(void *arg, int rc, bool cancelled)
 	struct persist_group *g = arg;
 	struct daemon *d = g->d;
 
-	if (g->at_worker && d->persist_inflight)
-		d->persist_inflight--;
 	if (rc) {
 		/* no PERSIST_DONE: nothing gets acked or committed */
 		qb_log(LOG_CRIT, "node=%u vm=%s: persisting %u epoch record(s) in %s failed: %s%s",
@@ -166,12 +159,8 @@ void daemon_persist_flush(struct daemon *d)
 			group_free(g);
 		return;
 	}
-	g->at_worker = true;
-	d->persist_inflight++;
 	rc = daemon_worker_submit_batch(d->worker, group_batch, group_done, g);
 	if (rc) {
-		g->at_worker = false;
-		d->persist_inflight--;
 		/* no worker (it could not start): durability first, the loop waits */
 		if (rc != -ESHUTDOWN)
 			qb_log(LOG_WARNING, "node=%u: worker queue refused %u records (%s): "
@@ -179,12 +168,6 @@ void daemon_persist_flush(struct daemon *d)
 		group_run_one(g, &rc);
 		group_done(g, rc, false);
 	}
-}
-
-void daemon_persist_kick(struct daemon *d)
-{
-	if (d->persist_pending && !d->persist_inflight)
-		daemon_persist_flush(d);
 }
 
 static void persist_timer_fire(void *data)

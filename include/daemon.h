@@ -130,7 +130,6 @@ struct daemon {
 	struct persist_group *persist_pending; /* this loop iteration's records */
 	qb_loop_timer_handle persist_timer;
 	bool persist_timer_armed;
-	unsigned persist_inflight;      /* groups at the worker, not yet done */
 	struct daemon_ratelimit *drop_rl; /* log lines of dropped CPG messages */
 
 	int audit_fd;
@@ -236,9 +235,6 @@ int daemon_persist_submit(struct daemon *d, const struct fsm_persist *rec, uint6
 /* Hands the queued records to the worker now (at shutdown, before
  * daemon_worker_stop()). */
 void daemon_persist_flush(struct daemon *d);
-/* After one CPG delivery: the queued records go now if no earlier group
- * is still at the worker (else with the rest of the loop iteration). */
-void daemon_persist_kick(struct daemon *d);
 /* Opens the epoch log (recovering an unfinished last batch) and returns
  * every VM's record; *recs malloc'd (NULL when n = 0). */
 int daemon_persist_load(struct daemon *d, struct fsm_persist **recs, unsigned *n);
