@@ -232,6 +232,11 @@ if [ "$VMS" -gt 0 ]; then
 		lab_track $!
 		sleep 1
 	fi
+	# the lab's own start-up writes (logs, the previous run's files) are flushed
+	# first: their writeback, due up to 30 s later, otherwise raced the fdatasyncs
+	# of the failover in some runs and not in others
+	echo "# dirty before the kill: $(awk '/^Dirty:/ { print $2 " kB" }' /proc/meminfo); sync"
+	sync
 	c2=$(proc_ticks "${DL_ARB[2]}") c3=$(proc_ticks "${DL_ARB[3]}")
 	t0=$(mono_ms)
 	lab_kill_corosync 1
@@ -270,7 +275,7 @@ if [ "$VMS" -gt 0 ]; then
 		"$W/p2log" >"$W/p2stages"
 	awk '{ print $1 }' "$W/p2stages" | stats "$VMS VMs: kill -> pre-failover nbd-server-stop read"
 	awk '{ print $2 }' "$W/p2stages" | stats "$VMS VMs: nbd-server-stop read -> its reply"
-	awk '$3 != "-" { print $3 }' "$W/p2stages" | stats "$VMS VMs: that reply -> x-colo-lost-heartbeat read"
+	awk '$3 != "-" { print $3 }' "$W/p2stages" | stats "$VMS VMs: that reply -> x-colo-lost-heartbeat read (< 0: read before the reply went out)"
 	awk -v t0="$t0" '{ print $1 / 1000 - t0 }' "$W/p2sim" | sort -g | awk -v n="$VMS" 'NR == 1 { a = $1 } { b = $1 } END {
 		printf "%d VMs: the simulator read %d of them; kill -> first %.1f ms, kill -> last %.1f ms, spread %.3f ms\n", n, NR, a, b, b - a }'
 	echo "# membership event kinds last before the commands: $(awk '{ print $4 }' "$W/p2" | sort | uniq -c | tr -s ' ' | tr '\n' ',')"
