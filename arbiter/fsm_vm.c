@@ -329,14 +329,10 @@ static void seq_step(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *out)
 		 * them as soon as E(v) is durable, without a round trip per
 		 * reply (a 500-VM node loss waited for every VM's
 		 * nbd-server-stop reply to be read first) */
-		if (vm->idx + vm->pres_out < vm->n_pre) {
-			if (!vm->pres_out)
-				vm->pre_seq_next = f->cmd_seq + 1;
-			while (vm->idx + vm->pres_out < vm->n_pre) {
-				cmd(f, vm, FSM_QMP_PRE, vm->idx + vm->pres_out, out);
-				vm->pres_out++;
-			}
-		}
+		if (!vm->pres_out)
+			vm->pre_seq_next = f->cmd_seq + 1;
+		for (; vm->idx + vm->pres_out < vm->n_pre; vm->pres_out++)
+			cmd(f, vm, FSM_QMP_PRE, vm->idx + vm->pres_out, out);
 		vm->ph = FSM_PH_LHB;
 		/* fall through */
 	case FSM_PH_LHB:
@@ -537,6 +533,13 @@ static void freeze_poll(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *ou
 
 /* ---- command results ---------------------------------------------------- */
 
+/* The answer to the oldest pre-failover command still out (they are
+ * answered in order, the failover command perhaps out behind them). */
+static bool pre_answer(const struct fsm_vm *vm, const struct fsm_tag *t)
+{
+	return vm->pres_out && t->seq == vm->pre_seq_next;
+}
+
 static bool tag_ok(const struct fsm *f, const struct fsm_vm *vm,
 		   const struct fsm_tag *t)
 {
@@ -544,8 +547,8 @@ static bool tag_ok(const struct fsm *f, const struct fsm_vm *vm,
 		return false;
 	if (!fsm_mech(f, FSM_MECH_ACTION_TAGS))
 		return true;
-	if (vm->pres_out && t->seq == vm->pre_seq_next) {
-		/* the oldest pre-failover command still out */
+	if (pre_answer(vm, t)) {
+		/* checked below like any other */
 	} else if (vm->ph == FSM_PH_POST && vm->posts_out) {
 		/* one of the clean-up's commands still out: QEMU answers them
 		 * in order, and a failure of any sends the rest again */
@@ -635,7 +638,7 @@ static void on_result(struct fsm *f, struct fsm_vm *vm,
 
 	if (!tag_ok(f, vm, &ev->u.result.tag))
 		return; /* M2: from an older epoch, instance or sequence */
-	pre = vm->pres_out && ev->u.result.tag.seq == vm->pre_seq_next;
+	pre = pre_answer(vm, &ev->u.result.tag);
 	vm->cmd_pending = false;
 	if (r == FSM_RES_NOT_DELIVERED || r == FSM_RES_TIMEOUT) {
 		if (vm->ph == FSM_PH_KILLED)

@@ -235,7 +235,7 @@ if [ "$VMS" -gt 0 ]; then
 	# the lab's own start-up writes (logs, the previous run's files) are flushed
 	# first: their writeback, due up to 30 s later, otherwise raced the fdatasyncs
 	# of the failover in some runs and not in others
-	echo "# dirty before the kill: $(awk '/^Dirty:/ { print $2 " kB" }' /proc/meminfo); sync"
+	echo "# dirty before the kill, synced: $(awk '/^Dirty:/ { print $2 " kB" }' /proc/meminfo)"
 	sync
 	c2=$(proc_ticks "${DL_ARB[2]}") c3=$(proc_ticks "${DL_ARB[3]}")
 	t0=$(mono_ms)

@@ -320,6 +320,7 @@ static void poll_want(int fd, uint32_t ev, enum pkind kind, void *ptr, int sock)
 {
 	struct pslot *p = pslot(fd);
 	struct epoll_event e = { .events = ev, .data.fd = fd };
+	int op;
 
 	if (!p) {
 		fprintf(stderr, "qmp-sim: out of memory\n");
@@ -330,12 +331,14 @@ static void poll_want(int fd, uint32_t ev, enum pkind kind, void *ptr, int sock)
 	p->sock = sock;
 	if (p->reg && p->events == ev)
 		return;
-	if (p->reg && epoll_ctl(sim_epfd, EPOLL_CTL_MOD, fd, &e) < 0 && errno == ENOENT)
-		p->reg = false;
-	if (!p->reg && epoll_ctl(sim_epfd, EPOLL_CTL_ADD, fd, &e) < 0 &&
-	    !(errno == EEXIST && epoll_ctl(sim_epfd, EPOLL_CTL_MOD, fd, &e) == 0)) {
-		fprintf(stderr, "qmp-sim: epoll_ctl %d: %s\n", fd, strerror(errno));
-		return;
+	op = p->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(sim_epfd, op, fd, &e) < 0) {
+		/* the slot is stale: the number now names another socket */
+		op = errno == ENOENT ? EPOLL_CTL_ADD : errno == EEXIST ? EPOLL_CTL_MOD : -1;
+		if (op < 0 || epoll_ctl(sim_epfd, op, fd, &e) < 0) {
+			fprintf(stderr, "qmp-sim: epoll_ctl %d: %s\n", fd, strerror(errno));
+			return;
+		}
 	}
 	p->reg = true;
 	p->events = ev;
