@@ -1,7 +1,7 @@
 /*
  * audit_text.c: the audit record of one fsm decision, as the line the audit
- * log keeps (one compact JSON object), and its summary that status keeps
- * per VM.  An operator reads these to answer "why did it fail over, and
+ * log keeps (one compact JSON object), and the summary of a VM's last
+ * decision that status shows.  An operator reads these to answer "why did it fail over, and
  * when".  Pure: text only, no I/O, no clock.
  *
  * Written as text, not built as a jansson tree and dumped: a node loss
@@ -131,7 +131,7 @@ static void head_text(struct jtext *b, const struct fsm *f)
 
 char *audit_record_text(const struct fsm *f, const struct fsm_event *ev,
 			const struct fsm_vm *vm, const char *rule, const char *decision,
-			const struct fsm_actions *out, unsigned first_action, char **last)
+			const struct fsm_actions *out, unsigned first_action)
 {
 	struct jtext b = { 0 };
 	bool first = true;
@@ -175,21 +175,22 @@ char *audit_record_text(const struct fsm *f, const struct fsm_event *ev,
 		jtext_kstr(&b, ",\"vm\":", vm->name);
 	}
 	jtext_raw(&b, "}");
-	if (last) {
-		struct jtext s = { 0 };
-
-		*last = NULL;
-		if (vm) {
-			head_text(&s, f);
-			jtext_kstr(&s, ",\"vm\":", vm->name);
-			jtext_kstr(&s, ",\"event\":", fsm_event_kind_to_str(ev->kind));
-			jtext_kstr(&s, ",\"rule\":", rule ? rule : "");
-			jtext_kstr(&s, ",\"decision\":", decision ? decision : "");
-			jtext_raw(&s, ",\"epoch\":");
-			epoch_text(&s, &vm->p.epoch);
-			jtext_raw(&s, "}");
-			*last = jtext_done(&s);
-		}
-	}
 	return jtext_done(&b);
+}
+
+char *fsm_last_decision_text(const struct fsm_last_decision *l, const char *vm)
+{
+	struct jtext s = { 0 };
+
+	jtext_kint(&s, "{\"mono_ms\":", (long long)l->mono_ms);
+	jtext_kint(&s, ",\"wall_ms\":", (long long)l->wall_ms);
+	jtext_kint(&s, ",\"node\":", (long long)l->node);
+	jtext_kstr(&s, ",\"vm\":", vm);
+	jtext_kstr(&s, ",\"event\":", l->event ? l->event : "");
+	jtext_kstr(&s, ",\"rule\":", l->rule ? l->rule : "");
+	jtext_kstr(&s, ",\"decision\":", l->decision ? l->decision : "");
+	jtext_raw(&s, ",\"epoch\":");
+	epoch_text(&s, &l->epoch);
+	jtext_raw(&s, "}");
+	return jtext_done(&s);
 }

@@ -106,18 +106,18 @@ static const char *check_json_value(const json_t *j, int depth)
 }
 
 /* Builds the canonical text: execute first, arguments with sorted keys. */
-char *config_vm_cmd_text(const json_t *cmd)
+char *config_vm_cmd_text(const struct arb_qmp_cmd *cmd)
 {
-	json_t *ex = json_object_get(cmd, "execute");
-	json_t *args = json_object_get(cmd, "arguments");
+	json_t *ex = json_string(cmd->execute);
 	char *es, *as = NULL, *out = NULL;
 	struct config_sbuf b = {0};
 
-	es = json_dumps(ex, JSON_ENCODE_ANY);
+	es = ex ? json_dumps(ex, JSON_ENCODE_ANY) : NULL;
+	json_decref(ex);
 	if (!es)
 		return NULL;
-	if (args) {
-		as = json_dumps(args, JSON_SORT_KEYS);
+	if (cmd->args) {
+		as = json_dumps(cmd->args, JSON_SORT_KEYS);
 		if (!as) {
 			free(es);
 			return NULL;
@@ -133,15 +133,56 @@ char *config_vm_cmd_text(const json_t *cmd)
 	return out;
 }
 
-/* A pre/post item, checked; *out is a new canonical object. */
-static const char *check_cmd(const json_t *j, json_t **out, int *oom)
+static void cmd_clear(struct arb_qmp_cmd *c)
+{
+	free(c->execute);
+	json_decref(c->args);
+	c->execute = NULL;
+	c->args = NULL;
+}
+
+/* 0, or -ENOMEM with *dst cleared */
+static int cmd_copy(const struct arb_qmp_cmd *src, struct arb_qmp_cmd *dst)
+{
+	dst->execute = strdup(src->execute);
+	dst->args = src->args ? json_deep_copy(src->args) : NULL;
+	if (!dst->execute || (src->args && !dst->args)) {
+		cmd_clear(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static bool cmd_equal(const struct arb_qmp_cmd *a, const struct arb_qmp_cmd *b)
+{
+	if (strcmp(a->execute, b->execute) != 0 || !a->args != !b->args)
+		return false;
+	return !a->args || json_equal(a->args, b->args);
+}
+
+/* The command as its JSON object, a new reference (NULL: out of memory). */
+static json_t *cmd_json(const struct arb_qmp_cmd *c)
+{
+	json_t *o = json_object();
+
+	if (!o || json_object_set_new(o, "execute", json_string(c->execute)) < 0 ||
+	    (c->args && json_object_set(o, "arguments", c->args) < 0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* A pre/post item, checked; *out gets its own copy (cleared on error). */
+static const char *check_cmd(const json_t *j, struct arb_qmp_cmd *out, int *oom)
 {
 	const char *k, *name, *why;
-	json_t *v, *ex = NULL, *args = NULL, *o;
+	json_t *v, *ex = NULL, *args = NULL;
+	struct arb_qmp_cmd c = { 0 };
 	size_t n;
 	char *text;
 
-	*out = NULL;
+	*out = c;
 	if (!json_is_object(j))
 		return "must be a JSON object {\"execute\": ...}";
 	json_object_foreach ((json_t *)j, k, v) {
@@ -175,26 +216,21 @@ static const char *check_cmd(const json_t *j, json_t **out, int *oom)
 		return "\"arguments\" must be a JSON object";
 	if (args && (why = check_json_value(args, 1)))
 		return why;
-	o = json_object();
-	if (!o || json_object_set_new(o, "execute", json_string(name)) < 0 ||
-	    (args && json_object_set_new(o, "arguments", json_deep_copy(args)) < 0)) {
-		json_decref(o);
-		*oom = 1;
-		return "out of memory";
-	}
-	text = config_vm_cmd_text(o);
+	c.execute = strdup(name);
+	c.args = args ? json_deep_copy(args) : NULL;
+	text = c.execute && (!args || c.args) ? config_vm_cmd_text(&c) : NULL;
 	if (!text) {
-		json_decref(o);
+		cmd_clear(&c);
 		*oom = 1;
 		return "out of memory";
 	}
 	n = strlen(text);
 	free(text);
 	if (n > ARB_CMD_TEXT_MAX) {
-		json_decref(o);
+		cmd_clear(&c);
 		return "command too long (max 4000 bytes as JSON)";
 	}
-	*out = o;
+	*out = c;
 	return NULL;
 }
 
@@ -258,9 +294,9 @@ static int vm_set(struct config_lex *ps, struct vm_parse *vp, int k, const char 
 	case VM_KEY_PRE:
 	case VM_KEY_POST: {
 		unsigned *n = k == VM_KEY_PRE ? &vm->n_pre : &vm->n_post;
-		json_t ***list = k == VM_KEY_PRE ? &vm->pre : &vm->post;
-		json_t **grown;
-		json_t *cmd;
+		struct arb_qmp_cmd **list = k == VM_KEY_PRE ? &vm->pre : &vm->post;
+		struct arb_qmp_cmd *grown;
+		struct arb_qmp_cmd cmd;
 
 		if (*n >= ARB_CMDS_MAX) {
 			config_lex_err(ps, key, "too many commands (max %d)", ARB_CMDS_MAX);
@@ -273,7 +309,7 @@ static int vm_set(struct config_lex *ps, struct vm_parse *vp, int k, const char 
 			break;
 		grown = realloc(*list, sizeof(**list) * (*n + 1));
 		if (!grown) {
-			json_decref(cmd);
+			cmd_clear(&cmd);
 			return -ENOMEM;
 		}
 		*list = grown;
@@ -364,9 +400,9 @@ void config_vm_free(struct arb_vm_config *vm)
 	if (!vm)
 		return;
 	for (unsigned i = 0; vm->pre && i < vm->n_pre; i++)
-		json_decref(vm->pre[i]);
+		cmd_clear(&vm->pre[i]);
 	for (unsigned i = 0; vm->post && i < vm->n_post; i++)
-		json_decref(vm->post[i]);
+		cmd_clear(&vm->post[i]);
 	free(vm->pre);
 	free(vm->post);
 	free(vm->yank_exclude);
@@ -498,9 +534,9 @@ json_t *config_vm_to_json(const struct arb_vm_config *vm)
 	bool ok = o && pre && post && yank;
 
 	for (unsigned i = 0; ok && i < vm->n_pre; i++)
-		ok = json_array_append(pre, vm->pre[i]) == 0;
+		ok = json_array_append_new(pre, cmd_json(&vm->pre[i])) == 0;
 	for (unsigned i = 0; ok && i < vm->n_post; i++)
-		ok = json_array_append(post, vm->post[i]) == 0;
+		ok = json_array_append_new(post, cmd_json(&vm->post[i])) == 0;
 	for (unsigned i = 0; ok && i < vm->n_yank_exclude; i++)
 		ok = json_array_append_new(yank, json_string(vm->yank_exclude[i])) == 0;
 	ok = ok && json_object_set_new(o, "name", json_string(vm->name)) == 0 &&
@@ -529,10 +565,11 @@ json_t *config_vm_to_json(const struct arb_vm_config *vm)
 	return o;
 }
 
-static bool vm_cmds_print(struct config_sbuf *b, const char *key, json_t *const *list, unsigned n)
+static bool vm_cmds_print(struct config_sbuf *b, const char *key,
+			  const struct arb_qmp_cmd *list, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		char *t = config_vm_cmd_text(list[i]);
+		char *t = config_vm_cmd_text(&list[i]);
 
 		if (!t)
 			return false;
@@ -573,23 +610,19 @@ int config_vm_copy(const struct arb_vm_config *src, struct arb_vm_config *dst)
 	if ((src->n_pre && !tmp.pre) || (src->n_post && !tmp.post) ||
 	    (src->n_yank_exclude && !tmp.yank_exclude))
 		goto oom;
-	for (unsigned i = 0; i < src->n_pre; i++) {
-		tmp.pre[i] = json_deep_copy(src->pre[i]);
-		if (!tmp.pre[i])
+	for (unsigned i = 0; i < src->n_pre; i++)
+		if (cmd_copy(&src->pre[i], &tmp.pre[i]) < 0)
 			goto oom;
-	}
-	for (unsigned i = 0; i < src->n_post; i++) {
-		tmp.post[i] = json_deep_copy(src->post[i]);
-		if (!tmp.post[i])
+	for (unsigned i = 0; i < src->n_post; i++)
+		if (cmd_copy(&src->post[i], &tmp.post[i]) < 0)
 			goto oom;
-	}
 	if (src->n_yank_exclude)
 		memcpy(tmp.yank_exclude, src->yank_exclude,
 		       sizeof(*tmp.yank_exclude) * src->n_yank_exclude);
 	*dst = tmp;
 	return 0;
 oom:
-	/* the slots not yet copied are NULL: json_decref(NULL) is a no-op */
+	/* the slots not yet copied are zeroed: cmd_clear() passes them by */
 	config_vm_free(&tmp);
 	return -ENOMEM;
 }
@@ -602,11 +635,11 @@ bool config_vm_equal(const struct arb_vm_config *a, const struct arb_vm_config *
 	    a->n_yank_exclude != b->n_yank_exclude)
 		return false;
 	for (unsigned i = 0; i < a->n_pre; i++) {
-		if (!json_equal(a->pre[i], b->pre[i]))
+		if (!cmd_equal(&a->pre[i], &b->pre[i]))
 			return false;
 	}
 	for (unsigned i = 0; i < a->n_post; i++) {
-		if (!json_equal(a->post[i], b->post[i]))
+		if (!cmd_equal(&a->post[i], &b->post[i]))
 			return false;
 	}
 	for (unsigned i = 0; i < a->n_yank_exclude; i++) {

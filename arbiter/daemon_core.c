@@ -100,6 +100,12 @@ static void sendq_free(struct daemon *d)
 	d->sendq_head = d->sendq_n = d->sendq_cap = 0;
 }
 
+static void send_buf_free(struct daemon *d)
+{
+	free(d->send_buf);
+	d->send_buf = NULL;
+}
+
 static void batch_msgs_free(struct daemon *d)
 {
 	free(d->batch_msgs);
@@ -122,6 +128,8 @@ static void release_fire(void *data)
 		sendq_free(d);
 	if (d->batch_msgs_cap > BATCH_MSGS_KEEP)
 		batch_msgs_free(d);
+	if (!d->sendq_n)
+		send_buf_free(d);
 	daemon_mem_trim_soon(d);
 }
 
@@ -473,9 +481,19 @@ static bool own_take(struct daemon *d, const struct membership_deliver *m)
  * went out.  Also called on every corosync dispatch. */
 static unsigned send_flush(struct daemon *d)
 {
-	static uint8_t buf[PEER_BATCH_MAX], zbuf[PEER_BATCH_MAX]; /* loop thread only */
 	size_t cap = send_cap(d);
 	unsigned done = 0, cpg = 0;
+	uint8_t *buf, *zbuf;
+
+	if (d->sendq_n && !d->send_buf) {
+		d->send_buf = malloc(2 * PEER_BATCH_MAX);
+		if (!d->send_buf) {
+			send_arm(d, SEND_RETRY_MAX_MS);
+			return 0;
+		}
+	}
+	buf = d->send_buf;
+	zbuf = buf ? buf + PEER_BATCH_MAX : NULL;
 
 	while (done < d->sendq_n) {
 		unsigned taken = 0;
@@ -519,7 +537,7 @@ static unsigned send_flush(struct daemon *d)
 		d->send_retry_ms = 0;
 		d->sendq_head = 0;
 		d->sendq_dropping = false;
-		if (d->sendq_cap > SENDQ_KEEP)
+		if (d->send_buf || d->sendq_cap > SENDQ_KEEP)
 			release_soon(d);
 	}
 	return done;
@@ -617,11 +635,11 @@ static void on_audit(struct daemon *d, const struct fsm_action *a)
 	       a->u.audit.rule ? a->u.audit.rule : "?");
 	daemon_audit_write(d, a->u.audit.text);
 	daemon_control_broadcast_text(d, "AUDIT", a->u.audit.text);
-	/* status keeps the summary as text (~250 bytes), parsed back only
-	 * when a snapshot is built; the whole record is in the audit log */
-	if (v && a->u.audit.last) {
-		free(v->last_audit);
-		v->last_audit = strdup(a->u.audit.last);
+	/* status keeps the summary, rendered only when a snapshot is built;
+	 * the whole record is in the audit log */
+	if (v && a->u.audit.has_last) {
+		v->has_last = true;
+		v->last = a->u.audit.last;
 	}
 	daemon_status_changed(d);
 }
@@ -951,6 +969,7 @@ void daemon_core_free(struct daemon *d)
 		qb_loop_timer_del(d->loop, d->send_retry);
 	d->send_retry_armed = false;
 	sendq_free(d);
+	send_buf_free(d);
 	own_clear(d);
 	evq_free(d);
 	batch_msgs_free(d);

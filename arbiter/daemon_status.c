@@ -153,12 +153,17 @@ char *daemon_status_text(struct daemon *d)
 		config_sbuf_printf(&b, "%s", first ? "" : ",");
 		first = false;
 		sbuf_json(&b, o);
-		/* the last decision is kept as compact JSON text (on_audit):
-		 * it goes in as it is, as the object's last member */
+		/* the last decision (on_audit) goes in as text, as the
+		 * object's last member */
 		if (!b.oom && b.len && b.p[b.len - 1] == '}') {
+			char *last = v->has_last ? fsm_last_decision_text(&v->last, v->cfg.name)
+						 : NULL;
+
 			b.len--;
-			config_sbuf_printf(&b, ",\"last_decision\":%s}",
-					   v->last_audit ? v->last_audit : "null");
+			if (v->has_last && !last)
+				b.oom = true;
+			config_sbuf_printf(&b, ",\"last_decision\":%s}", last ? last : "null");
+			free(last);
 		}
 	}
 	config_sbuf_printf(&b, "]");

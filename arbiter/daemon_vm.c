@@ -519,16 +519,15 @@ void daemon_vm_exec(struct daemon *d, const struct fsm_action *a)
 	if (c == FSM_QMP_YANK) {
 		args = yank_args(a);
 	} else if (c == FSM_QMP_PRE || c == FSM_QMP_POST) {
-		json_t *const *list = c == FSM_QMP_PRE ? v->cfg.pre : v->cfg.post;
+		const struct arb_qmp_cmd *list = c == FSM_QMP_PRE ? v->cfg.pre : v->cfg.post;
 		unsigned n = c == FSM_QMP_PRE ? v->cfg.n_pre : v->cfg.n_post;
 
 		if (a->u.qmp.index >= n) {
 			rc = -EINVAL;
 			goto fail;
 		}
-		name = json_string_value(json_object_get(list[a->u.qmp.index], "execute"));
-		args = json_object_get(list[a->u.qmp.index], "arguments");
-		json_incref(args);
+		name = list[a->u.qmp.index].execute;
+		args = json_incref(list[a->u.qmp.index].args);
 	}
 	if (!name) {
 		json_decref(args);
@@ -600,12 +599,17 @@ static void yank_set(struct daemon_vm *v)
 	struct qmp_yank_list sel = { 0 };
 	const char *ex[ARB_YANK_EXCLUDE_MAX];
 	struct fsm_event ev;
+	int rc;
 
 	if (!all)
 		return;
 	for (unsigned i = 0; i < v->cfg.n_yank_exclude; i++)
 		ex[i] = v->cfg.yank_exclude[i];
-	if (qmp_yank_select_peer(all, ex, v->cfg.n_yank_exclude, &sel))
+	rc = qmp_yank_select_peer(all, ex, v->cfg.n_yank_exclude, &sel);
+	/* the fsm keeps the selection; the whole list, read amid the probes
+	 * of every monitor, would stay scattered over the heap */
+	qmp_client_yank_forget(v->qc);
+	if (rc)
 		return;
 	ev_init(&ev, FSM_EV_QMP_YANK_SET, v);
 	/*
@@ -1047,7 +1051,6 @@ static void vm_free(struct daemon *d, struct daemon_vm *v)
 		daemon_notify_fdremove(d, v->cfg.name);
 	qmp_client_free(v->qc);
 	pidfd_close(v);
-	free(v->last_audit);
 	config_vm_free(&v->cfg);
 	free(v);
 }

@@ -95,10 +95,8 @@ void fsm_free(struct fsm *f)
 void fsm_actions_reset(struct fsm_actions *out)
 {
 	for (unsigned i = 0; i < out->n; i++)
-		if (out->a[i].kind == FSM_ACT_AUDIT) {
+		if (out->a[i].kind == FSM_ACT_AUDIT)
 			free(out->a[i].u.audit.text);
-			free(out->a[i].u.audit.last);
-		}
 	out->n = 0;
 	out->overflow = false;
 }
@@ -1405,26 +1403,31 @@ void fsm_audit(struct fsm *f, struct fsm_vm *vm, const char *rule,
 	       const char *decision, struct fsm_actions *out, unsigned first)
 {
 	struct fsm_action *a;
-	char *last = NULL, *text;
+	char *text;
 
 	if (!f->cfg.audit || !f->ev)
 		return;
-	text = audit_record_text(f, f->ev, vm, rule, decision, out, first, &last);
-	if (!text) {
-		free(last);
+	text = audit_record_text(f, f->ev, vm, rule, decision, out, first);
+	if (!text)
 		return;
-	}
 	a = fsm_act(f, out, FSM_ACT_AUDIT);
 	if (a == &out->spill) { /* overflow: never read, so never freed */
 		free(text);
-		free(last);
 		return;
 	}
 	a->u.audit.text = text;
-	a->u.audit.last = last;
 	a->u.audit.rule = rule;
 	a->u.audit.decision = decision;
 	a->u.audit.event = fsm_event_kind_to_str(f->ev->kind);
+	a->u.audit.has_last = vm != NULL;
+	if (vm) {
+		a->u.audit.last = (struct fsm_last_decision){
+			.mono_ms = f->now_mono, .wall_ms = f->now_wall_ms,
+			.node = f->cfg.local_nodeid, .event = a->u.audit.event,
+			.rule = rule ? rule : "", .decision = decision ? decision : "",
+			.epoch = vm->p.epoch,
+		};
+	}
 	fsm_name_copy(a->u.audit.vm, vm ? vm->name : "", sizeof(a->u.audit.vm));
 }
 

@@ -145,7 +145,7 @@ int fsm_vm_create(struct fsm *f, const char *name, struct fsm_vm **vmp)
 int fsm_vm_set_yank(struct fsm_vm *vm, const char (*names)[FSM_YANK_NAME_MAX], unsigned n)
 {
 	size_t len[FSM_YANK_MAX], total = 0;
-	char *list = NULL;
+	char *list = NULL, *p;
 
 	if (n > FSM_YANK_MAX)
 		return -EINVAL;
@@ -153,28 +153,30 @@ int fsm_vm_set_yank(struct fsm_vm *vm, const char (*names)[FSM_YANK_NAME_MAX], u
 		len[i] = strnlen(names[i], FSM_YANK_NAME_MAX - 1);
 		total += len[i] + 1;
 	}
-	if (n) {
-		char *p = list = malloc(total);
-
+	if (total > sizeof(vm->yank_in)) {
+		list = malloc(total);
 		if (!list)
 			return -ENOMEM;
-		for (unsigned i = 0; i < n; i++) {
-			memcpy(p, names[i], len[i]);
-			p[len[i]] = '\0';
-			p += len[i] + 1;
-		}
 	}
 	free(vm->yank);
 	vm->yank = list;
 	vm->n_yank = n;
+	/* zeroed: a re-derivation compares whole VMs (memcmp) */
+	memset(vm->yank_in, 0, sizeof(vm->yank_in));
+	p = list ? list : vm->yank_in;
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(p, names[i], len[i]);
+		p[len[i]] = '\0';
+		p += len[i] + 1;
+	}
 	return 0;
 }
 
 void fsm_vm_yank_names(const struct fsm_vm *vm, char (*names)[FSM_YANK_NAME_MAX])
 {
-	const char *p = vm->yank;
+	const char *p = vm->yank ? vm->yank : vm->yank_in;
 
-	for (unsigned i = 0; p && i < vm->n_yank; i++) {
+	for (unsigned i = 0; i < vm->n_yank; i++) {
 		fsm_name_copy(names[i], p, FSM_YANK_NAME_MAX);
 		p += strlen(p) + 1;
 	}

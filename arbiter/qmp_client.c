@@ -1490,6 +1490,12 @@ const struct qmp_yank_list *qmp_client_yank(const struct qmp_client *c)
 	return c->yank_known ? &c->yank : NULL;
 }
 
+void qmp_client_yank_forget(struct qmp_client *c)
+{
+	c->yank_known = false;
+	qmp_yank_list_free(&c->yank);
+}
+
 pid_t qmp_client_peer_pid(const struct qmp_client *c)
 {
 	return c->peer_pid;

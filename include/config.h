@@ -144,17 +144,24 @@ static inline int config_watchdog_secs(const struct arb_config *c)
 }
 
 /* One QEMU side of a COLO pair on this node: a file in vm_dir. */
+/* One pre/post-failover command, {"execute":S[,"arguments":{..}]}, as its
+ * name and arguments: most have none, and a jansson object per command
+ * was ~300 bytes of heap a VM. */
+struct arb_qmp_cmd {
+	char *execute;  /* a QMP command name, < 64 bytes */
+	json_t *args;   /* an object (own reference), or NULL */
+};
+
 struct arb_vm_config {
 	char name[FSM_NAME_MAX];    /* [A-Za-z0-9_.-]{1,63}, not "." first */
 	char qmp[ARB_SOCKET_PATH_MAX]; /* the arbiter's own QMP socket */
 	char role[16];              /* "primary" | "secondary" */
 	uint32_t peer_node;         /* nodeid of the other side, != 0 */
 	unsigned n_pre, n_post, n_yank_exclude;
-	/* {"execute":S[,"arguments":{..}]}, own references; heap arrays of
-	 * n_pre / n_post / n_yank_exclude entries (NULL when empty): most VMs
-	 * have a few, and fixed arrays cost 1 KiB per VM */
-	json_t **pre;
-	json_t **post;
+	/* heap arrays of n_pre / n_post / n_yank_exclude entries (NULL when
+	 * empty): most VMs have a few, and fixed arrays cost 1 KiB per VM */
+	struct arb_qmp_cmd *pre;
+	struct arb_qmp_cmd *post;
 	char (*yank_exclude)[64]; /* < FSM_YANK_NAME_MAX */
 };
 
@@ -202,7 +209,7 @@ bool config_vm_equal(const struct arb_vm_config *a, const struct arb_vm_config *
 
 /* One pre/post command as its canonical JSON text, malloc'd (the daemon
  * adds its "id" when sending). NULL on ENOMEM. */
-char *config_vm_cmd_text(const json_t *cmd);
+char *config_vm_cmd_text(const struct arb_qmp_cmd *cmd);
 
 /*
  * Fills *out for fsm_new(). local_nodeid comes from corosync;

@@ -49,7 +49,8 @@ struct daemon_vm {
 	enum fsm_vm_status status;
 	uint32_t where;
 	const char *why;
-	char *last_audit;         /* compact JSON of the last decision, or NULL */
+	bool has_last;            /* last: the VM's last decision */
+	struct fsm_last_decision last;
 	/* facts for status: the local side as posted to the fsm, and the
 	 * peer side from its last STATE message */
 	struct fsm_side_report local;
@@ -109,6 +110,9 @@ struct daemon {
 	struct fsm_msg *sendq;    /* ring: sendq_n from sendq_head */
 	unsigned sendq_head, sendq_n, sendq_cap;
 	bool sendq_dropping;      /* the bound was hit: logged once per episode */
+	/* a CPG message as built, then compressed (2 x PEER_BATCH_MAX, its own
+	 * mapping): kept BURST_KEEP_MS after a flush, not resident for ever */
+	uint8_t *send_buf;
 	/* own CPG messages sent and not yet delivered back, oldest first */
 	struct own_sent *own_head, *own_tail;
 	unsigned own_n;

@@ -70,6 +70,10 @@ struct fsm_prop_track {
 	bool nacked;
 };
 
+/* room for a COLO pair's yank set in the VM itself: QEMU 7.2's recorded
+ * one (six chardevs, the NBD block node, the migration) takes 141 bytes */
+#define FSM_YANK_INLINE 160
+
 struct fsm_vm {
 	bool used;
 	uint32_t slot;         /* its index in the table: tags and timers name it */
@@ -84,9 +88,12 @@ struct fsm_vm {
 	struct fsm_side_report q;
 	bool q_colo_known, q_status_known;
 	unsigned n_yank;
-	/* n_yank NUL-terminated names back to back, on the heap (NULL: none):
-	 * a fixed array was 640 bytes a VM */
+	/* n_yank NUL-terminated names back to back, in yank_in when they fit
+	 * (yank NULL), else on the heap: a fixed array of FSM_YANK_MAX names
+	 * was 640 bytes a VM, and a block of its own, made amid the probes of
+	 * hundreds of monitors, kept a heap page resident for each few VMs */
 	char *yank;
+	char yank_in[FSM_YANK_INLINE];
 	bool inst_named;       /* local instance named by some epoch ... */
 	uint64_t inst_named_n; /* ... last at this n */
 	bool colo_seen;        /* local S seen in COLO at epoch colo_seen_n */
@@ -317,10 +324,10 @@ void fsm_vm_set_status(struct fsm *f, struct fsm_vm *vm, enum fsm_vm_status st,
 bool fsm_vm_watchdog_hold(const struct fsm *f, const struct fsm_vm *vm);
 
 /* audit_text.c: the record of one decision (malloc'd text, NULL without
- * memory); *last gets a VM's summary for status (NULL for the cluster) */
+ * memory) */
 char *audit_record_text(const struct fsm *f, const struct fsm_event *ev,
 			const struct fsm_vm *vm, const char *rule, const char *decision,
-			const struct fsm_actions *out, unsigned first_action, char **last);
+			const struct fsm_actions *out, unsigned first_action);
 
 /* audit.c: the status snapshot */
 json_t *audit_status(const struct fsm *f);

@@ -225,6 +225,10 @@ int qmp_client_has_command(const struct qmp_client *c, const char *name);
 /* query-yank's list; NULL if not known (not probed yet, or QEMU lacks
  * query-yank, see qmp_client_has_command(c, "query-yank")). */
 const struct qmp_yank_list *qmp_client_yank(const struct qmp_client *c);
+/* Frees that list once its reader has taken what it needs (a daemon with
+ * hundreds of monitors keeps its own selection, not every list); then
+ * qmp_client_yank() is NULL until a new connection is probed. */
+void qmp_client_yank_forget(struct qmp_client *c);
 /* Peer's pid from SO_PEERCRED, or 0 when unknown. */
 pid_t qmp_client_peer_pid(const struct qmp_client *c);
 /* The connected fd (e.g. to store it in systemd's fd store), or -1. */

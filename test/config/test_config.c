@@ -855,7 +855,7 @@ static void test_vm_round_trip(void **state)
 	/* execute first, argument keys sorted, UTF-8 kept */
 	assert_true(has_line(p, "post-failover = {\"execute\": \"chardev-remove\", \"arguments\": "
 				"{\"a\": [true, null, 1.5, \"\xc3\xa9\"], \"z\": 1}}"));
-	t = config_vm_cmd_text(vm.post[0]);
+	t = config_vm_cmd_text(&vm.post[0]);
 	assert_string_equal(t, "{\"execute\": \"chardev-remove\", \"arguments\": {\"a\": [true, "
 			       "null, 1.5, \"\xc3\xa9\"], \"z\": 1}}");
 	free(t);
@@ -871,9 +871,9 @@ static void test_vm_round_trip(void **state)
 	config_vm_free(&vm3);
 	assert_int_equal(config_vm_copy(&vm, &vm3), 0);
 	assert_true(config_vm_equal(&vm, &vm3));
-	assert_ptr_not_equal(vm3.pre[0], vm.pre[0]);
+	assert_ptr_not_equal(vm3.pre[0].args, vm.pre[0].args);
 	/* a different list item makes them differ */
-	json_object_set_new(json_object_get(vm3.pre[0], "arguments"), "id", json_string("c"));
+	json_object_set_new(vm3.pre[0].args, "id", json_string("c"));
 	assert_false(config_vm_equal(&vm, &vm3));
 	config_vm_free(&vm3);
 	assert_int_equal(vm3.n_pre, 0);
@@ -1153,13 +1153,13 @@ static void test_shipped_vm_sample(void **state)
 	 * monitor and the loopback chardevs */
 	assert_int_equal(vm.n_pre, 0);
 	assert_true(vm.n_post >= 3);
-	t = config_vm_cmd_text(vm.post[0]);
+	t = config_vm_cmd_text(&vm.post[0]);
 	assert_non_null(strstr(t, "\"x-blockdev-change\""));
 	free(t);
-	t = config_vm_cmd_text(vm.post[1]);
+	t = config_vm_cmd_text(&vm.post[1]);
 	assert_non_null(strstr(t, "\"blockdev-del\""));
 	free(t);
-	t = config_vm_cmd_text(vm.post[2]);
+	t = config_vm_cmd_text(&vm.post[2]);
 	assert_non_null(strstr(t, "\"object-del\""));
 	free(t);
 	assert_int_equal(vm.n_yank_exclude, 5);
@@ -1171,7 +1171,7 @@ static void test_shipped_vm_sample(void **state)
 	assert_int_equal(config_vm_parse(sec, strlen(sec), "example.conf", &vm, &e), 0);
 	assert_string_equal(vm.role, "secondary");
 	assert_int_equal(vm.peer_node, 1);
-	t = config_vm_cmd_text(vm.pre[0]);
+	t = config_vm_cmd_text(&vm.pre[0]);
 	assert_string_equal(t, "{\"execute\": \"nbd-server-stop\"}");
 	free(t);
 	assert_true(vm.n_post >= 2);

@@ -289,32 +289,35 @@ static json_t *audit_parse(const struct fsm_action *a)
 					    "rule", "decision" };
 	json_error_t e;
 	json_t *j = json_loads(a->u.audit.text, 0, &e), *l;
+	char *last;
 
 	if (!json_is_object(j)) {
 		fprintf(stderr, "audit record is not a JSON object (%s): %s\n", e.text,
 			a->u.audit.text);
 		abort();
 	}
-	if (!a->u.audit.last) {
+	if (!a->u.audit.has_last) {
 		if (json_object_get(j, "vm")) {
 			fprintf(stderr, "audit record of a VM without its summary\n");
 			abort();
 		}
 		return j;
 	}
-	l = json_loads(a->u.audit.last, 0, &e);
+	last = fsm_last_decision_text(&a->u.audit.last, a->u.audit.vm);
+	l = last ? json_loads(last, 0, &e) : NULL;
 	for (size_t k = 0; k < sizeof(same) / sizeof(same[0]); k++)
 		if (!l || !json_equal(json_object_get(l, same[k]), json_object_get(j, same[k]))) {
 			fprintf(stderr, "audit summary differs in %s: %s vs %s\n", same[k],
-				a->u.audit.last, a->u.audit.text);
+				last ? last : "(none)", a->u.audit.text);
 			abort();
 		}
 	if (!json_equal(json_object_get(l, "epoch"),
 			json_object_get(json_object_get(j, "inputs"), "epoch")) ||
 	    json_object_size(l) != sizeof(same) / sizeof(same[0]) + 1) {
-		fprintf(stderr, "audit summary: %s vs %s\n", a->u.audit.last, a->u.audit.text);
+		fprintf(stderr, "audit summary: %s vs %s\n", last, a->u.audit.text);
 		abort();
 	}
+	free(last);
 	json_decref(l);
 	return j;
 }

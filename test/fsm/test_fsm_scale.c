@@ -507,11 +507,15 @@ static void test_yank_set_max(void **state)
 	fsm_vm_yank_names(fsm_vm_find(f, "y"), names);
 	assert_string_equal(names[0], "block-node:#block0");
 	assert_string_equal(names[FSM_YANK_MAX - 1], "block-node:#block15");
-	/* packed: the names and their NULs, not FSM_YANK_MAX fixed slots */
+	assert_non_null(fsm_vm_find(f, "y")->yank); /* 304 bytes: on the heap */
+	/* packed: the names and their NULs, not FSM_YANK_MAX fixed slots; a
+	 * set that fits stays in the VM */
 	ev.u.qmp.n_yank = 2;
 	assert_int_equal(fsm_step(f, &ev, &out), 0);
+	assert_null(fsm_vm_find(f, "y")->yank);
 	memset(names, 0, sizeof(names));
 	fsm_vm_yank_names(fsm_vm_find(f, "y"), names);
+	assert_string_equal(names[0], "block-node:#block0");
 	assert_string_equal(names[1], "block-node:#block1");
 	assert_string_equal(names[2], "");
 	ev.u.qmp.n_yank = 0;
@@ -526,8 +530,9 @@ static void test_yank_set_max(void **state)
 	fsm_free(f);
 }
 
-/* the audit text is JSON whatever a string holds: quotes, backslashes and
- * control characters escaped, other bytes as they are */
+/* the audit text and a VM's last-decision summary are JSON whatever a
+ * string holds: quotes, backslashes and control characters escaped, other
+ * bytes as they are */
 static void test_audit_text_escapes(void **state)
 {
 	static const char *const odd[] = { "plain", "quote \" in", "back\\slash",
@@ -540,9 +545,13 @@ static void test_audit_text_escapes(void **state)
 	(void)state;
 	memset(&out, 0, sizeof(out));
 	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
-		char *last = (char *)1;
-		char *text = audit_record_text(f, &ev, NULL, odd[i], "d\"1", &out, 0, &last);
+		char *text = audit_record_text(f, &ev, NULL, odd[i], "d\"1", &out, 0);
 		json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+		struct fsm_last_decision ld = { .mono_ms = 7, .wall_ms = 8, .node = 1,
+						.event = "admin", .rule = odd[i],
+						.decision = "d\"1" };
+		char *last = fsm_last_decision_text(&ld, odd[i]);
+		json_t *l = last ? json_loads(last, 0, NULL) : NULL;
 
 		assert_non_null(j);
 		assert_string_equal(json_string_value(json_object_get(j, "rule")), odd[i]);
@@ -552,7 +561,15 @@ static void test_audit_text_escapes(void **state)
 			    json_is_string(json_object_get(json_object_get(j, "inputs"),
 							   "gate_closed")));
 		assert_int_equal(json_integer_value(json_object_get(j, "mono_ms")), f->now_mono);
-		assert_null(last); /* no VM, no summary */
+		assert_non_null(l);
+		assert_string_equal(json_string_value(json_object_get(l, "rule")), odd[i]);
+		assert_string_equal(json_string_value(json_object_get(l, "vm")), odd[i]);
+		assert_string_equal(json_string_value(json_object_get(l, "decision")), "d\"1");
+		assert_int_equal(json_integer_value(json_object_get(l, "wall_ms")), 8);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(l, "epoch"),
+								    "n")), 0);
+		json_decref(l);
+		free(last);
 		json_decref(j);
 		free(text);
 	}

@@ -177,6 +177,44 @@ static void test_many_ready(void **state)
 	assert_int_equal(fdhub_count(fx->hub), N_MANY);
 }
 
+/* Watches come from slabs and are reused once removed: after every other
+ * watch of several slabs is removed and added again (and one removed from
+ * its own callback), each callback still gets its own descriptor and data,
+ * once per readiness. */
+static void test_reuse_after_delete(void **state)
+{
+	struct fx *fx = *state;
+
+	for (int i = 0; i < N_MANY; i++)
+		end_open(fx, &fx->e[i], POLLIN);
+	for (int i = 0; i < N_MANY; i += 2) {
+		fdhub_del(fx->hub, fx->e[i].w);
+		fx->e[i].w = NULL;
+	}
+	assert_int_equal(fdhub_count(fx->hub), N_MANY / 2);
+	fx->e[1].ret = -1; /* removed by the hub in the batch */
+	poke(&fx->e[1], 1);
+	assert_true(loop_wait(fx->loop, calls_at_least, &fx->e[1], 5));
+	fx->e[1].w = NULL;
+	fx->e[1].ret = 0;
+	for (int i = 0; i < N_MANY; i++) {
+		if (i % 2 == 0 || i == 1) {
+			fx->e[i].w = fdhub_add(fx->hub, fx->e[i].fd[0], POLLIN, on_ready,
+					       &fx->e[i]);
+			assert_non_null(fx->e[i].w);
+		}
+		fx->e[i].calls = 0;
+	}
+	assert_int_equal(fdhub_count(fx->hub), N_MANY);
+	fx->total = 0;
+	for (int i = 0; i < N_MANY; i++)
+		poke(&fx->e[i], 1);
+	assert_true(loop_wait(fx->loop, total_at_least, fx, 5));
+	loop_wait(fx->loop, NULL, NULL, 0.1);
+	for (int i = 0; i < N_MANY; i++)
+		assert_int_equal(fx->e[i].calls, 1); /* on_ready checks fd and data */
+}
+
 /* fdhub_mod changes what is asked for: POLLOUT on a writable socket. */
 static void test_mod_pollout(void **state)
 {
@@ -202,6 +240,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_other_in_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_ready, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mod_pollout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reuse_after_delete, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
