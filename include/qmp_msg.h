@@ -77,7 +77,9 @@ struct qmp_version {
 	int major;
 	int minor;
 	int micro;
-	char package[128]; /* truncated if longer */
+	/* truncated if longer: one is kept per monitor, and distributions'
+	 * strings are ~20-40 bytes ("Debian 1:10.0.2+ds-2+deb13u1~bpo12+1") */
+	char package[64];
 };
 
 /*

@@ -13,7 +13,7 @@
 #   simulator logs when the secondary read it. Afterwards n1's corosync is restarted and
 #   the VM removed. Prints median / p99 / max.
 # Part 2, N VMs (default 30; the issue's figure is 500), a fresh lab: N pairs from VM files;
-#   VmRSS / VmHWM and idle CPU (utime+stime ticks over S s, default 30) of n1's and n2's
+#   VmRSS / VmHWM / Pss and idle CPU (utime+stime ticks over S s, default 30) of n1's and n2's
 #   arbiters once all are protected, and their resident memory by kind after those S s
 #   (corosync's IPC rings fill as traffic wraps them: --idle 900 shows the steady state);
 #   then the same node loss for all N at once: every x-colo-lost-heartbeat counted, its
@@ -88,6 +88,9 @@ count_status() { # node status
 }
 proc_mem() { # pid
 	awk '/^VmRSS|^VmHWM|^RssAnon|^RssFile|^RssShmem/ { printf "%s %s kB  ", $1, $2 }' "/proc/$1/status"
+	# PSS: a page shared with corosync (its IPC rings) or other processes
+	# (the libraries) counted as a share of it
+	awk '/^Pss:/ { printf "Pss: %s kB  ", $2 }' "/proc/$1/smaps_rollup" 2>/dev/null
 }
 smaps_parts() { # pid: resident kB by mapping kind
 	awk '/^[0-9a-f]+-[0-9a-f]+ / { name = $6 }

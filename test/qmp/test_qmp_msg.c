@@ -63,6 +63,16 @@ static void test_greeting(void **state)
 			 QMP_MSG_GREETING);
 	assert_false(m.cap_oob);
 	qmp_msg_clear(&m);
+
+	/* A longer package string is cut, never overrun. */
+	assert_int_equal(parse_str("{\"QMP\":{\"version\":{\"qemu\":{\"major\":7,"
+				   "\"minor\":2,\"micro\":0},\"package\":\"0123456789abcdef"
+				   "0123456789abcdef0123456789abcdef0123456789abcdefXYZ\"},"
+				   "\"capabilities\":[]}}", &m),
+			 QMP_MSG_GREETING);
+	assert_int_equal(strlen(m.version.package), sizeof(m.version.package) - 1);
+	assert_memory_equal(m.version.package, "0123456789abcdef", 16);
+	qmp_msg_clear(&m);
 }
 
 static void test_return_and_error(void **state)
