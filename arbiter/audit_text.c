@@ -1,8 +1,8 @@
 /*
  * audit_text.c: the audit record of one fsm decision, as the line the audit
  * log keeps (one compact JSON object), and the summary of a VM's last
- * decision that status shows.  An operator reads these to answer "why did it fail over, and
- * when".  Pure: text only, no I/O, no clock.
+ * decision that status shows.  An operator reads these to answer "why did
+ * it fail over, and when".  Pure: text only, no I/O, no clock.
  *
  * Written as text, not built as a jansson tree and dumped: a node loss
  * writes three records per VM, and with 500 VMs building, dumping, again
