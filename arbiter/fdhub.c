@@ -22,6 +22,17 @@
  * 500 VMs). */
 #define FDHUB_SLAB 64
 
+/* a watch on the free list is poisoned under AddressSanitizer, which
+ * would otherwise no longer see a stale pointer to a removed watch */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define WATCH_POISON(w) ASAN_POISON_MEMORY_REGION((w), sizeof(*(w)))
+#define WATCH_UNPOISON(w) ASAN_UNPOISON_MEMORY_REGION((w), sizeof(*(w)))
+#else
+#define WATCH_POISON(w) ((void)(w))
+#define WATCH_UNPOISON(w) ((void)(w))
+#endif
+
 struct fdhub_watch {
 	int fd;
 	fdhub_fn fn;
@@ -45,32 +56,32 @@ struct fdhub {
 	struct fdhub_slab *slabs;
 };
 
+static void watch_free(struct fdhub *h, struct fdhub_watch *w)
+{
+	w->next = h->free;
+	h->free = w;
+	WATCH_POISON(w);
+}
+
 static struct fdhub_watch *watch_alloc(struct fdhub *h)
 {
-	struct fdhub_watch *w = h->free;
+	struct fdhub_watch *w;
 
-	if (!w) {
+	if (!h->free) {
 		struct fdhub_slab *s = calloc(1, sizeof(*s));
 
 		if (!s)
 			return NULL;
 		s->next = h->slabs;
 		h->slabs = s;
-		for (unsigned i = FDHUB_SLAB; i-- > 0;) {
-			s->w[i].next = h->free;
-			h->free = &s->w[i];
-		}
-		w = h->free;
+		for (unsigned i = FDHUB_SLAB; i-- > 0;)
+			watch_free(h, &s->w[i]);
 	}
+	w = h->free;
+	WATCH_UNPOISON(w);
 	h->free = w->next;
 	memset(w, 0, sizeof(*w));
 	return w;
-}
-
-static void watch_free(struct fdhub *h, struct fdhub_watch *w)
-{
-	w->next = h->free;
-	h->free = w;
 }
 
 static uint32_t to_epoll(int32_t ev)
@@ -141,6 +152,8 @@ void fdhub_free(struct fdhub *h)
 		struct fdhub_slab *s = h->slabs;
 
 		h->slabs = s->next;
+		for (unsigned i = 0; i < FDHUB_SLAB; i++)
+			WATCH_UNPOISON(&s->w[i]);
 		free(s);
 	}
 	free(h);
