@@ -495,10 +495,8 @@ static unsigned send_flush(struct daemon *d)
 
 	if (d->sendq_n && !d->send_buf) {
 		d->send_buf = malloc(2 * PEER_BATCH_MAX);
-		if (!d->send_buf) {
-			send_arm(d, SEND_RETRY_MAX_MS);
+		if (!d->send_buf) /* kept queued: send_retry() backs off as on EAGAIN */
 			return 0;
-		}
 	}
 	buf = d->send_buf;
 	zbuf = buf ? buf + PEER_BATCH_MAX : NULL;

@@ -1424,7 +1424,7 @@ void fsm_audit(struct fsm *f, struct fsm_vm *vm, const char *rule,
 		a->u.audit.last = (struct fsm_last_decision){
 			.mono_ms = f->now_mono, .wall_ms = f->now_wall_ms,
 			.node = f->cfg.local_nodeid, .event = a->u.audit.event,
-			.rule = rule ? rule : "", .decision = decision ? decision : "",
+			.rule = rule, .decision = decision,
 			.epoch = vm->p.epoch,
 		};
 	}

@@ -116,6 +116,18 @@ static void cmd(struct fsm *f, struct fsm_vm *vm, enum fsm_qmp_cmd c,
 		vm->failover_inflight = true;
 }
 
+/* A sequence's commands in flight and its commit, forgotten when it ends
+ * and when the next one begins. */
+static void seq_clear_flight(struct fsm_vm *vm)
+{
+	vm->cmd_pending = false;
+	vm->poll_due = 0;
+	vm->commit_early = false;
+	vm->commit_durable = false;
+	vm->posts_out = 0;
+	vm->pres_out = 0;
+}
+
 void fsm_vm_abort(struct fsm *f, struct fsm_vm *vm, const char *why,
 		  struct fsm_actions *out)
 {
@@ -127,12 +139,7 @@ void fsm_vm_abort(struct fsm *f, struct fsm_vm *vm, const char *why,
 	vm->seq = FSM_SEQ_NONE;
 	vm->ph = FSM_PH_IDLE;
 	vm->prop_active = false;
-	vm->cmd_pending = false;
-	vm->poll_due = 0;
-	vm->commit_early = false;
-	vm->commit_durable = false;
-	vm->posts_out = 0;
-	vm->pres_out = 0;
+	seq_clear_flight(vm);
 	fsm_audit(f, vm, rule, why, out, first);
 }
 
@@ -143,13 +150,8 @@ static void seq_begin(struct fsm *f, struct fsm_vm *vm, enum fsm_seq_kind k,
 	vm->cleanup_failed = false;
 	vm->rule = rule;
 	vm->idx = 0;
-	vm->cmd_pending = false;
-	vm->poll_due = 0;
 	vm->resent_lhb = false;
-	vm->commit_early = false;
-	vm->commit_durable = false;
-	vm->posts_out = 0;
-	vm->pres_out = 0;
+	seq_clear_flight(vm);
 	(void)f;
 }
 
