@@ -26,6 +26,17 @@ static void fmt_ms(char *buf, size_t len, int64_t ms)
 		snprintf(buf, len, "%" PRId64 "ms", ms);
 }
 
+/* 1M, 256K or a plain number of bytes: the shortest exact spelling */
+static void fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes != 0 && bytes % (1024 * 1024) == 0)
+		snprintf(buf, len, "%" PRIu64 "M", bytes / (1024 * 1024));
+	else if (bytes != 0 && bytes % 1024 == 0)
+		snprintf(buf, len, "%" PRIu64 "K", bytes / 1024);
+	else
+		snprintf(buf, len, "%" PRIu64, bytes);
+}
+
 /* -------------------------------------------------------------- values */
 
 /* Checkers return NULL when the value is acceptable, else a message. */
@@ -59,6 +70,27 @@ static const char *parse_duration(const char *s, int64_t *ms)
 		v *= 1000;
 	}
 	*ms = (int64_t)v;
+	return NULL;
+}
+
+/* "<digits>", "<digits>K" or "<digits>M" (1024-based) into bytes. */
+static const char *parse_size(const char *s, uint64_t *bytes)
+{
+	const char *p = s;
+	uint64_t v = 0;
+
+	if (*p < '0' || *p > '9')
+		return "not a size: expected a whole number of bytes, K or M (e.g. 512K)";
+	/* saturated at 2^40: far out of any range, and no overflow below */
+	for (; *p >= '0' && *p <= '9'; p++)
+		v = v > (UINT64_C(1) << 40) ? v : v * 10 + (uint64_t)(*p - '0');
+	if (*p == 'K' && !p[1])
+		v *= 1024;
+	else if (*p == 'M' && !p[1])
+		v *= 1024 * 1024;
+	else if (*p)
+		return "unknown unit: use K or M (1024-based), or none for bytes";
+	*bytes = v;
 	return NULL;
 }
 
@@ -140,13 +172,14 @@ enum vtype {
 	VT_GROUP,
 	VT_MODE,
 	VT_LOGLEVEL,
+	VT_SIZE,    /* bytes, written with a K or M suffix when whole */
 };
 
 struct key_def {
 	const char *name;
 	enum vtype t;
 	size_t off, size;
-	int64_t min, max; /* ms for durations, s for VT_SEC */
+	int64_t min, max; /* ms for durations, s for VT_SEC, bytes for VT_SIZE */
 };
 
 #define FIELD(f) offsetof(struct arb_config, f), sizeof(((struct arb_config *)0)->f)
@@ -188,6 +221,8 @@ static const struct key_def main_keys[CONFIG_KEY_COUNT] = {
 	KEY(CONFIG_KEY_LOG_LEVEL, "log_level", VT_LOGLEVEL, log_level, 0, 0),
 	KEY(CONFIG_KEY_LOG_STDERR, "log_stderr", VT_BOOL, log_stderr, 0, 0),
 	KEY(CONFIG_KEY_LOG_SYSLOG, "log_syslog", VT_BOOL, log_syslog, 0, 0),
+	KEY(CONFIG_KEY_BLACKBOX_SIZE, "blackbox_size", VT_SIZE, blackbox_size, 64 * 1024,
+	    256 * 1024 * 1024),
 	KEY(CONFIG_KEY_REALTIME_PRIORITY, "realtime_priority", VT_UINT, realtime_priority, 0, 99),
 };
 
@@ -233,6 +268,7 @@ void config_defaults(struct arb_config *c)
 	snprintf(c->log_level, sizeof(c->log_level), "%s", CONFIG_LOG_LEVEL_DEFAULT);
 	c->log_stderr = false;
 	c->log_syslog = true;
+	c->blackbox_size = CONFIG_BLACKBOX_SIZE_DEFAULT;
 	c->realtime_priority = CONFIG_REALTIME_PRIORITY_DEFAULT;
 }
 
@@ -246,6 +282,9 @@ static int range_err(struct config_lex *ps, const struct key_def *d, bool second
 	} else if (d->t == VT_UINT) {
 		snprintf(lo, sizeof(lo), "%" PRId64, d->min);
 		snprintf(hi, sizeof(hi), "%" PRId64, d->max);
+	} else if (d->t == VT_SIZE) {
+		fmt_size(lo, sizeof(lo), (uint64_t)d->min);
+		fmt_size(hi, sizeof(hi), (uint64_t)d->max);
 	} else {
 		fmt_ms(lo, sizeof(lo), d->min);
 		fmt_ms(hi, sizeof(hi), d->max);
@@ -369,6 +408,14 @@ static int main_set(struct config_lex *ps, struct arb_config *c, enum config_key
 			*(unsigned *)(void *)field = m;
 		break;
 	}
+	case VT_SIZE:
+		why = parse_size(v, &u);
+		if (why)
+			break;
+		if ((int64_t)u < d->min || (int64_t)u > d->max)
+			return range_err(ps, d, false);
+		*(uint32_t *)(void *)field = (uint32_t)u;
+		break;
 	case VT_LOGLEVEL:
 		why = "must be err, warning, notice, info or debug";
 		for (size_t j = 0; j < ARRAY_SIZE(log_levels); j++) {
@@ -436,6 +483,10 @@ static void main_print_value(struct config_sbuf *b, const struct arb_config *c, 
 		break;
 	case VT_LOGLEVEL:
 		config_sbuf_printf(b, "%s", field);
+		break;
+	case VT_SIZE:
+		fmt_size(buf, sizeof(buf), *(const uint32_t *)(const void *)field);
+		config_sbuf_printf(b, "%s", buf);
 		break;
 	}
 }

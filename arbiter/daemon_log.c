@@ -57,7 +57,7 @@ void daemon_log_init(struct daemon *d)
 	qb_log_format_set(QB_LOG_SYSLOG, "%b");
 	qb_log_format_set(stderr_target, "%T %N [%p] %b");
 	qb_log_format_set(QB_LOG_BLACKBOX, "%T %N [%p] %b");
-	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_SIZE, 1024 * 1024);
+	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_SIZE, (int32_t)d->cfg.blackbox_size);
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_THREADED, QB_FALSE);
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);
 	qb_log_filter_ctl(QB_LOG_BLACKBOX, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", LOG_DEBUG);

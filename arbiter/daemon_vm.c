@@ -443,9 +443,12 @@ static int send_cmd_id(struct daemon_vm *v, const char *name, json_t *args, unsi
 		free(x);
 		return (int)id;
 	}
-	qb_log(is_query(cmd) || cmd == FSM_QMP_LOST_HEARTBEAT ? LOG_DEBUG : LOG_INFO,
-	       "node=%u vm=%s: -> %s%s (id %" PRId64 ")", d->nodeid, v->cfg.name,
-	       name, flags & QMP_CMD_OOB ? " oob" : "", id);
+	/* x-colo-lost-heartbeat: daemon_vm_exec's NOTICE names it, its id and
+	 * its latency */
+	if (cmd != FSM_QMP_LOST_HEARTBEAT)
+		qb_log(is_query(cmd) ? LOG_DEBUG : LOG_INFO,
+		       "node=%u vm=%s: -> %s%s (id %" PRId64 ")", d->nodeid, v->cfg.name,
+		       name, flags & QMP_CMD_OOB ? " oob" : "", id);
 	if (idp)
 		*idp = id;
 	return 0;

@@ -53,6 +53,8 @@
 #define CONFIG_REALTIME_PRIORITY_DEFAULT 10
 /* sbd's default watchdog timeout */
 #define CONFIG_WATCHDOG_TIMEOUT_DEFAULT_MS 5000
+/* corosync's own blackbox size */
+#define CONFIG_BLACKBOX_SIZE_DEFAULT (1024 * 1024)
 
 struct config_error {
 	char file[256];
@@ -94,6 +96,7 @@ enum config_key {
 	CONFIG_KEY_LOG_LEVEL,
 	CONFIG_KEY_LOG_STDERR,
 	CONFIG_KEY_LOG_SYSLOG,
+	CONFIG_KEY_BLACKBOX_SIZE,
 	CONFIG_KEY_REALTIME_PRIORITY,
 	CONFIG_KEY_COUNT
 };
@@ -131,6 +134,7 @@ struct arb_config {
 	char audit_log[ARB_PATH_MAX];
 	char log_level[16];         /* err warning notice info debug */
 	bool log_stderr, log_syslog;
+	uint32_t blackbox_size;     /* bytes of the in-memory debug log */
 	uint32_t realtime_priority; /* SCHED_RR priority, 0: normal scheduling */
 	/* Where each key was set, for errors found after parsing. */
 	char file[256];

@@ -24,6 +24,8 @@
 # keeps their fsync/syncfs/rename/CPG-send traces and the loop turns spent in
 # cpg_dispatch/quorum_dispatch (µs) in DIR for a breakdown.
 # BENCH_SMAPS=DIR keeps /proc/PID/smaps of n1's and n2's idle arbiters in DIR (memory breakdown).
+# BENCH_BLACKBOX=DIR keeps n2's blackbox (SIGUSR2) once idle, before the kill, and after the
+# failover in DIR (read them with qb-blackbox from libqb-tools).
 # BENCH_LOG_LEVEL=debug runs the arbiters at that log level (default info).
 # BENCH_PERF=FILE records a system-wide perf profile with call graphs of part 2's 8 s
 # after the node loss (`perf report -i FILE --comm colo-arbiterd`).
@@ -98,6 +100,13 @@ smaps_parts() { # pid: resident kB by mapping kind
 		else if (name ~ /qb-.*(cpg|quorum)/) r += $2; else if (name ~ /\.so/) l += $2
 		else o += $2 }
 	END { printf "(heap %d, blackbox %d, corosync IPC rings %d, libraries %d, other %d kB)", h, b, r, l, o }' "/proc/$1/smaps"
+}
+bench_blackbox() { # tag: n2's blackbox, written on SIGUSR2, kept as $BENCH_BLACKBOX/n2-TAG
+	local f="$LAB_DIR/n2/run/colo-arbiter/blackbox"
+	rm -f "$f"
+	kill -USR2 "${DL_ARB[2]}"
+	dl_wait 10 test -s "$f" && sleep 0.5 && mkdir -p "$BENCH_BLACKBOX" &&
+		cp "$f" "$BENCH_BLACKBOX/n2-$1"
 }
 proc_ticks() { # pid: utime + stime
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
@@ -209,6 +218,7 @@ if [ "$VMS" -gt 0 ]; then
 	a1=$(proc_ticks "${DL_ARB[1]}") a2=$(proc_ticks "${DL_ARB[2]}")
 	sleep "$IDLE"
 	b1=$(proc_ticks "${DL_ARB[1]}") b2=$(proc_ticks "${DL_ARB[2]}")
+	[ -n "${BENCH_BLACKBOX:-}" ] && bench_blackbox idle
 	for i in 1 2; do
 		eval "d=\$((b$i - a$i))"
 		awk -v d="$d" -v s="$IDLE" -v hz="$hz" -v i="$i" -v n="$VMS" \
@@ -283,6 +293,7 @@ if [ "$VMS" -gt 0 ]; then
 		printf "%d VMs: the simulator read %d of them; kill -> first %.1f ms, kill -> last %.1f ms, spread %.3f ms\n", n, NR, a, b, b - a }'
 	echo "# membership event kinds last before the commands: $(awk '{ print $4 }' "$W/p2" | sort | uniq -c | tr -s ' ' | tr '\n' ',')"
 	echo "# n2 after the failover: $(proc_mem "${DL_ARB[2]}")"
+	[ -n "${BENCH_BLACKBOX:-}" ] && bench_blackbox failover
 	[ -n "${BENCH_TRACE:-}" ] && echo "$t0" >"$BENCH_TRACE/t0_ms" &&
 		for i in 2 3; do cp "$LAB_DIR/n$i/arb.log" "$BENCH_TRACE/n$i-arb.log"; done
 	for i in 1 2 3; do dl_arb_kill "$i" TERM; done

@@ -381,6 +381,7 @@ static const struct key_row {
 	{"log_level", "log_level = debug", "log_level = debug"},
 	{"log_stderr", "log_stderr = yes", "log_stderr = yes"},
 	{"log_syslog", "log_syslog = off", "log_syslog = no"},
+	{"blackbox_size", "blackbox_size = 2097152", "blackbox_size = 2M"},
 	{"realtime_priority", "realtime_priority = 007", "realtime_priority = 7"},
 };
 
@@ -756,6 +757,52 @@ static void test_values(void **state)
 			print_message("# %s -> %s: %s\n", good[i], e.key, e.msg);
 		assert_int_equal(rc, 0);
 	}
+}
+
+/* blackbox_size: bytes, K or M; printed in the shortest exact spelling */
+static void test_sizes(void **state)
+{
+	static const struct {
+		const char *in, *out;
+		uint32_t bytes;
+	} good[] = {
+		{"65536", "64K", 64 * 1024},
+		{"64K", "64K", 64 * 1024},
+		{"65537", "65537", 65537},
+		{"1024K", "1M", 1024 * 1024},
+		{"1536K", "1536K", 1536 * 1024},
+		{"256M", "256M", 256u * 1024 * 1024},
+	};
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		char text[64], *printed, want[64];
+		struct arb_config c;
+		struct config_error e;
+
+		snprintf(text, sizeof(text), "blackbox_size = %s\n", good[i].in);
+		assert_int_equal(parse_str(text, &c, &e), 0);
+		assert_int_equal(c.blackbox_size, good[i].bytes);
+		printed = config_print(&c);
+		assert_non_null(printed);
+		snprintf(want, sizeof(want), "\nblackbox_size = %s\n", good[i].out);
+		assert_non_null(strstr(printed, want));
+		free(printed);
+	}
+	expect_err("blackbox_size = 65535\n",
+		   "t.conf:1: blackbox_size: out of range (64K to 256M)");
+	expect_err("blackbox_size = 257M\n",
+		   "t.conf:1: blackbox_size: out of range (64K to 256M)");
+	/* saturates instead of wrapping round into the range */
+	expect_err("blackbox_size = 18446744073709551616K\n",
+		   "t.conf:1: blackbox_size: out of range (64K to 256M)");
+	expect_err("blackbox_size = 1m\n", "t.conf:1: blackbox_size: unknown unit: use K or M "
+		   "(1024-based), or none for bytes");
+	expect_err("blackbox_size = 1.5M\n", "t.conf:1: blackbox_size: unknown unit: use K or "
+		   "M (1024-based), or none for bytes");
+	expect_err("blackbox_size = 1MB\n", "t.conf:1: blackbox_size: unknown unit: use K or M "
+		   "(1024-based), or none for bytes");
+	expect_err("blackbox_size = big\n", "t.conf:1: blackbox_size: not a size: expected a "
+		   "whole number of bytes, K or M (e.g. 512K)");
 }
 
 static void test_duplicates_and_lines(void **state)
@@ -1277,6 +1324,7 @@ int main(void)
 		cmocka_unit_test(test_cluster_check),
 		cmocka_unit_test(test_unsafe_combinations),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_duplicates_and_lines),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_vm_round_trip),

@@ -4,7 +4,8 @@
 # file and a missing file are each named as file:line (exit 1); the canonical output parses
 # again to itself; a locked pidfile refuses a second daemon; without corosync the control
 # socket answers, SIGHUP reloads VM files, sd_notify sends READY=1/STOPPING=1; the daemon's
-# threads run SCHED_RR 10 by default, and without CAP_SYS_NICE it warns and runs. TAP.
+# threads run SCHED_RR 10 by default, and without CAP_SYS_NICE it warns and runs; the
+# blackbox is mapped at its default size (1M) and at blackbox_size. TAP.
 set -u
 ARBD="$TOP_BUILDDIR/arbiter/colo-arbiterd"
 if [ ! -x "$ARBD" ]; then echo "1..0 # SKIP colo-arbiterd not built"; exit 0; fi
@@ -30,6 +31,23 @@ all_threads_rr() { # pid prio: every thread SCHED_RR at prio
 	[ "$(ls /proc/"$1"/task | wc -l)" -ge 2 ] # the loop and the I/O worker
 }
 
+blackbox_kib() { # pid: KiB of the blackbox's ring mapped (libqb maps it twice, back to back)
+	local range rest s=0
+	while read -r range rest; do
+		[[ $rest == *blackbox-data* ]] && s=$((s + (0x${range#*-} - 0x${range%-*}) / 1024))
+	done <"/proc/$1/maps"
+	echo "$s"
+}
+wait_blackbox() { # pid min max: the mapping within [min, max] KiB (it is made at start-up)
+	local k
+	for _ in $(seq 1 50); do
+		k=$(blackbox_kib "$1")
+		[ "$k" -gt 0 ] && break
+		sleep 0.1
+	done
+	[ "$k" -ge "$2" ] && [ "$k" -le "$3" ] || { echo "# blackbox mapping $k KiB" >&2; return 1; }
+}
+
 mkdir -p "$W/vm.d"
 cat >"$W/good.conf" <<EOC
 fence_policy = self
@@ -49,7 +67,7 @@ role = primary
 peer-node = 2
 pre-failover = {"execute": "object-del", "arguments": {"id": "comp0"}}
 EOV
-echo "1..13"
+echo "1..15"
 "$ARBD" --check-config -c "$W/good.conf" >"$W/out" 2>"$W/err"
 rc=$?
 check "a good config with one VM file: exit 0" [ "$rc" = 0 ]
@@ -88,11 +106,19 @@ timeout 10 "$ARBD" -f -c "$W/good.conf" --pidfile "$W/pid" >/dev/null 2>"$W/err"
 rc=$?
 check "a locked pidfile: a second daemon exits 1 saying it is locked" \
 	eval '[ "$rc" = 1 ] && grep -q "locked" "$W/err" && [ "$(cat "$W/pid")" = "$first" ]'
+check "the blackbox by default: a 1 MiB ring (mapped twice)" wait_blackbox "$first" 2048 2100
 kill -TERM "$first"
 wait "$first"
 rc=$?
 check "the first daemon exits 0 on SIGTERM and removes its pidfile" \
 	eval '[ "$rc" = 0 ] && [ ! -e "$W/pid" ]'
+{ cat "$W/good.conf"; echo "blackbox_size = 128K"; } >"$W/bb.conf"
+"$ARBD" -f -c "$W/bb.conf" >/dev/null 2>&1 &
+first=$!
+check "blackbox_size = 128K: a 128 KiB ring" wait_blackbox "$first" 256 300
+kill -TERM "$first"
+wait "$first"
+first=
 # A running daemon without corosync: its control socket answers, SIGHUP reloads the VM
 # files, and the notify protocol (NOTIFY_SOCKET) says READY=1 and STOPPING=1.
 CTL="$TOP_BUILDDIR/arbiter/colo-arbiterctl"
