@@ -147,7 +147,6 @@ static inline int config_watchdog_secs(const struct arb_config *c)
 	return (int)((c->watchdog_timeout_ms + 999) / 1000);
 }
 
-/* One QEMU side of a COLO pair on this node: a file in vm_dir. */
 /* One pre/post-failover command, {"execute":S[,"arguments":{..}]}, as its
  * name and arguments: most have none, and a jansson object per command
  * was ~300 bytes of heap a VM. */
@@ -156,6 +155,7 @@ struct arb_qmp_cmd {
 	json_t *args;   /* an object (own reference), or NULL */
 };
 
+/* One QEMU side of a COLO pair on this node: a file in vm_dir. */
 struct arb_vm_config {
 	char name[FSM_NAME_MAX];    /* [A-Za-z0-9_.-]{1,63}, not "." first */
 	char qmp[ARB_SOCKET_PATH_MAX]; /* the arbiter's own QMP socket */

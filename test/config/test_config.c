@@ -930,6 +930,64 @@ static void test_vm_round_trip(void **state)
 	free(p);
 }
 
+/* jansson's allocator, failing once `jansson_allocs_left` allocations are used */
+static int jansson_allocs_left = -1; /* < 0: never fails */
+
+static void *failing_malloc(size_t n)
+{
+	if (jansson_allocs_left == 0)
+		return NULL;
+	if (jansson_allocs_left > 0)
+		jansson_allocs_left--;
+	return malloc(n);
+}
+
+/* A copy that runs out of memory part-way through the command lists
+ * (their arguments, as jansson copies them) fails with -ENOMEM, leaves the
+ * destination as it was and the source whole, and leaks nothing (ASan). */
+static void test_vm_copy_oom(void **state)
+{
+	static const char text[] =
+		"name = \"db1\"\nqmp = \"/run/db1.qmp\"\nrole = secondary\npeer-node = 1\n"
+		"pre-failover = {\"execute\": \"object-del\", \"arguments\": {\"id\": \"c0\"}}\n"
+		"pre-failover = {\"execute\": \"nbd-server-stop\"}\n"
+		"pre-failover = {\"execute\": \"object-del\", \"arguments\": {\"id\": \"c1\"}}\n"
+		"post-failover = {\"execute\": \"chardev-remove\", \"arguments\": {\"id\": \"m\"}}\n";
+	struct arb_vm_config vm, dst, before;
+	struct config_error e;
+	char *printed, *again;
+	int failures = 0, rc;
+
+	(void)state;
+	assert_int_equal(config_vm_parse(text, strlen(text), "db1.conf", &vm, &e), 0);
+	printed = config_vm_print(&vm);
+	assert_non_null(printed);
+	json_set_alloc_funcs(failing_malloc, free);
+	for (int k = 0;; k++) {
+		memset(&dst, 0x5a, sizeof(dst));
+		before = dst;
+		jansson_allocs_left = k;
+		rc = config_vm_copy(&vm, &dst);
+		jansson_allocs_left = -1;
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, -ENOMEM);
+		assert_memory_equal(&dst, &before, sizeof(dst));
+		failures++;
+	}
+	json_set_alloc_funcs(malloc, free);
+	/* every argument object was a place to fail, and then it went through */
+	assert_true(failures >= 3);
+	assert_true(config_vm_equal(&vm, &dst));
+	again = config_vm_print(&vm);
+	assert_non_null(again);
+	assert_string_equal(again, printed);
+	config_vm_free(&dst);
+	config_vm_free(&vm);
+	free(again);
+	free(printed);
+}
+
 static void expect_vm_err(const char *text, const char *want)
 {
 	struct arb_vm_config vm;
@@ -1329,6 +1387,7 @@ int main(void)
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_vm_round_trip),
 		cmocka_unit_test(test_vm_limits),
+		cmocka_unit_test(test_vm_copy_oom),
 		cmocka_unit_test(test_vm_errors),
 		cmocka_unit_test(test_vm_from_json_errors),
 		cmocka_unit_test(test_shipped_conf),
