@@ -14,8 +14,10 @@
 #   the VM removed. Prints median / p99 / max.
 # Part 2, N VMs (default 30; the issue's figure is 500), a fresh lab: N pairs from VM files;
 #   VmRSS / VmHWM / Pss and idle CPU (utime+stime ticks over S s, default 30) of n1's and n2's
-#   arbiters once all are protected, and their resident memory by kind after those S s
-#   (corosync's IPC rings fill as traffic wraps them: --idle 900 shows the steady state);
+#   arbiters once all are protected, their VmRSS read every 0.5 s over those S s (min / max:
+#   each state round maps its queues for a moment), and their resident memory by kind after
+#   them, with what the host would get back if the daemon exited (corosync's IPC rings fill
+#   as traffic wraps them: --idle 400 shows the steady state);
 #   then the same node loss for all N at once: every x-colo-lost-heartbeat counted, its
 #   reaction latency, the spread from the first to the last command (daemon log and
 #   simulator receive times), and the CPU n2's and n3's arbiters spent meanwhile.
@@ -44,7 +46,7 @@ while [ $# -gt 0 ]; do
 	--runs) RUNS=$2; shift 2 ;;
 	--idle) IDLE=$2; shift 2 ;;
 	--stagger) STAGGER=$2; shift 2 ;;
-	-h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,38p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -94,12 +96,19 @@ proc_mem() { # pid
 	# (the libraries) counted as a share of it
 	awk '/^Pss:/ { printf "Pss: %s kB  ", $2 }' "/proc/$1/smaps_rollup" 2>/dev/null
 }
+# What the host would get back if the daemon exited: its private pages, corosync's
+# rings for its connections (shared only with corosync, gone with them) and its own
+# binary's text (shared here with the lab's other arbiters only).  The libraries'
+# text is not counted: corosync maps the same libc, libqb and libsystemd chain.
 smaps_parts() { # pid: resident kB by mapping kind
 	awk '/^[0-9a-f]+-[0-9a-f]+ / { name = $6 }
 	/^Rss:/ { if (name ~ /heap/) h += $2; else if (name ~ /blackbox/) b += $2
 		else if (name ~ /qb-.*(cpg|quorum)/) r += $2; else if (name ~ /\.so/) l += $2
-		else o += $2 }
-	END { printf "(heap %d, blackbox %d, corosync IPC rings %d, libraries %d, other %d kB)", h, b, r, l, o }' "/proc/$1/smaps"
+		else o += $2
+		if (name ~ /qb-.*(cpg|quorum)/ || name ~ /colo-arbiterd$/) c += $2 }
+	/^Private_(Clean|Dirty):/ { if (name !~ /qb-.*(cpg|quorum)/ && name !~ /colo-arbiterd$/) c += $2 }
+	END { printf "(heap %d, blackbox %d, corosync IPC rings %d, libraries %d, other %d kB; ", h, b, r, l, o
+		printf "the host'"'"'s cost: %d kB)", c }' "/proc/$1/smaps"
 }
 bench_blackbox() { # tag: n2's blackbox, written on SIGUSR2, kept as $BENCH_BLACKBOX/n2-TAG
 	local f="$LAB_DIR/n2/run/colo-arbiter/blackbox"
@@ -110,6 +119,28 @@ bench_blackbox() { # tag: n2's blackbox, written on SIGUSR2, kept as $BENCH_BLAC
 }
 proc_ticks() { # pid: utime + stime
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+# idle_watch S pid...: sleeps S s, reading each pid's VmRSS every 0.5 s; prints
+# "min max samples" a pid.  A single sample can miss the state round's transient.
+idle_watch() {
+	local s=$1 end p k v i
+	shift
+	local -a lo hi n
+	end=$((SECONDS + s))
+	while [ "$SECONDS" -lt "$end" ]; do
+		i=0
+		for p in "$@"; do
+			while read -r k v _; do
+				[ "$k" = VmRSS: ] || continue
+				[ -z "${lo[i]:-}" ] || [ "$v" -lt "${lo[i]}" ] && lo[i]=$v
+				[ -z "${hi[i]:-}" ] || [ "$v" -gt "${hi[i]}" ] && hi[i]=$v
+				n[i]=$((${n[i]:-0} + 1))
+			done <"/proc/$p/status"
+			i=$((i + 1))
+		done
+		sleep 0.5
+	done
+	for i in "${!lo[@]}"; do echo "${lo[i]} ${hi[i]} ${n[i]}"; done
 }
 W=$(mktemp -d /tmp/colo-bench.XXXXXX)
 echo "# colo-arbiterd benchmark: $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -216,7 +247,7 @@ if [ "$VMS" -gt 0 ]; then
 	done
 	hz=$(getconf CLK_TCK)
 	a1=$(proc_ticks "${DL_ARB[1]}") a2=$(proc_ticks "${DL_ARB[2]}")
-	sleep "$IDLE"
+	mapfile -t rss_range < <(idle_watch "$IDLE" "${DL_ARB[1]}" "${DL_ARB[2]}")
 	b1=$(proc_ticks "${DL_ARB[1]}") b2=$(proc_ticks "${DL_ARB[2]}")
 	[ -n "${BENCH_BLACKBOX:-}" ] && bench_blackbox idle
 	for i in 1 2; do
@@ -226,6 +257,8 @@ if [ "$VMS" -gt 0 ]; then
 		# corosync's IPC rings (libcpg/libquorum map 1 MiB each way, shared) become
 		# resident as traffic wraps them: a long --idle shows the steady state
 		echo "# n$i after $IDLE s idle: $(proc_mem "${DL_ARB[$i]}")$(smaps_parts "${DL_ARB[$i]}")"
+		read -r lo hi ns <<<"${rss_range[$((i - 1))]:-}"
+		[ -n "${ns:-}" ] && echo "$VMS VMs idle: n$i arbiter VmRSS over the $IDLE s: min $lo / max $hi kB ($ns samples)"
 	done
 	mark=$(($(wc -l <"$LAB_DIR/n2/arb.log") + 1))
 	loss=()
