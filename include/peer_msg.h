@@ -157,6 +157,7 @@ bool peer_msg_vm_name_valid(const char *name, size_t len);
 #define PEER_BATCH_VERSION_MINOR 0
 #define PEER_BATCH_Z_MAJOR 2
 #define PEER_BATCH_Z_HDR_LEN 16
+#define PEER_BATCH_Z_WBITS 13 /* the compressor's window: 8 KiB */
 #define PEER_BATCH_MAX (64 * 1024) /* whole batch, header included */
 #define PEER_BATCH_MAX_MSGS 1024
 

@@ -372,6 +372,17 @@ static void test_compressed_roundtrip(void **state)
 		assert_memory_equal(out, in, sizeof(in[0]) * count);
 		if (count > 20) /* STATE-heavy JSON shrinks to well under a quarter */
 			assert_true((size_t)zl * 4 < len);
+		/* an 8 KiB window (CINFO 5), ~100 KiB of working memory, and no
+		 * worse than zlib's defaults (a 32 KiB window, ~270 KiB) by more than 5 % */
+		assert_int_equal(z[PEER_BATCH_Z_HDR_LEN], 0x58);
+		if (count > 20) {
+			static uint8_t d[PEER_BATCH_MAX];
+			uLongf dl = sizeof(d);
+
+			assert_int_equal(compress2(d, &dl, buf + PEER_MSG_HDR_LEN,
+						   len - PEER_MSG_HDR_LEN, 1), Z_OK);
+			assert_true((size_t)(zl - PEER_BATCH_Z_HDR_LEN) * 100 <= (size_t)dl * 105);
+		}
 		/* exactly enough room, then one byte less */
 		assert_int_equal(peer_batch_compress(buf, len, z, (size_t)zl), zl);
 		assert_int_equal(peer_batch_compress(buf, len, z, (size_t)zl - 1), -EMSGSIZE);
