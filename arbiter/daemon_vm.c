@@ -464,10 +464,9 @@ static int send_cmd(struct daemon_vm *v, const char *name, json_t *args, unsigne
 static json_t *yank_args(const struct fsm_action *a)
 {
 	json_t *inst = json_array();
+	const char *s = a->u.qmp.yank;
 
-	for (unsigned i = 0; i < a->u.qmp.n_yank && i < FSM_YANK_MAX; i++) {
-		const char *s = a->u.qmp.yank[i];
-
+	for (unsigned i = 0; s && i < a->u.qmp.n_yank; i++, s += strlen(s) + 1) {
 		if (!strncmp(s, "block-node:", 11))
 			json_array_append_new(inst, json_pack("{s:s,s:s}", "type", "block-node",
 							      "node-name", s + 11));

@@ -172,9 +172,14 @@ int fsm_vm_set_yank(struct fsm_vm *vm, const char (*names)[FSM_YANK_NAME_MAX], u
 	return 0;
 }
 
+const char *fsm_vm_yank_list(const struct fsm_vm *vm)
+{
+	return vm->yank ? vm->yank : vm->yank_in;
+}
+
 void fsm_vm_yank_names(const struct fsm_vm *vm, char (*names)[FSM_YANK_NAME_MAX])
 {
-	const char *p = vm->yank ? vm->yank : vm->yank_in;
+	const char *p = fsm_vm_yank_list(vm);
 
 	for (unsigned i = 0; i < vm->n_yank; i++) {
 		fsm_name_copy(names[i], p, FSM_YANK_NAME_MAX);

@@ -107,7 +107,7 @@ static void cmd(struct fsm *f, struct fsm_vm *vm, enum fsm_qmp_cmd c,
 	a->u.qmp.tag.seq = ++f->cmd_seq;
 	if (c == FSM_QMP_YANK) {
 		a->u.qmp.n_yank = vm->n_yank;
-		fsm_vm_yank_names(vm, a->u.qmp.yank);
+		a->u.qmp.yank = fsm_vm_yank_list(vm);
 	}
 	vm->cmd_pending = true;
 	vm->tag = a->u.qmp.tag;

@@ -281,8 +281,10 @@ int fsm_vm_create(struct fsm *f, const char *name, struct fsm_vm **vmp);
 /* Ends the counting of proposals out of the current n (frees the tracks). */
 void fsm_tracks_clear(struct fsm_vm *vm);
 /* Replaces v's yank list by a copy of names[0..n) (n 0: none); -ENOMEM
- * leaves the old list.  fsm_vm_yank_names() unpacks it into names. */
+ * leaves the old list.  fsm_vm_yank_list() is the list itself (n_yank
+ * names back to back, NUL after each), fsm_vm_yank_names() unpacks it. */
 int fsm_vm_set_yank(struct fsm_vm *vm, const char (*names)[FSM_YANK_NAME_MAX], unsigned n);
+const char *fsm_vm_yank_list(const struct fsm_vm *vm);
 void fsm_vm_yank_names(const struct fsm_vm *vm, char (*names)[FSM_YANK_NAME_MAX]);
 void fsm_vm_remove(struct fsm *f, struct fsm_vm *vm);
 void fsm_table_free(struct fsm *f);

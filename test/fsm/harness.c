@@ -111,6 +111,19 @@ static void complete_failover(struct h_qemu *q)
 static void stub_exec(struct h_cluster *c, int i, int v, enum fsm_qmp_cmd cmd,
 		      const struct fsm_tag *tag, bool reply);
 
+/* A yank names the instances QMP_YANK_SET gave (qmp_fact), all or none,
+ * back to back in the action. */
+static bool yank_names_ok(const struct fsm_action *a)
+{
+	static const char want[] = "block-node:#block364\0migration\0chardev:mirror0\0"
+				   "chardev:compare1";
+
+	if (a->u.qmp.n_yank == 0)
+		return true;
+	return a->u.qmp.n_yank == 4 && a->u.qmp.yank &&
+	       memcmp(a->u.qmp.yank, want, sizeof(want)) == 0;
+}
+
 static void stub_cmd(struct h_cluster *c, int i, const struct fsm_action *a)
 {
 	int v = vm_idx(c, a->u.qmp.vm);
@@ -118,6 +131,8 @@ static void stub_cmd(struct h_cluster *c, int i, const struct fsm_action *a)
 	struct fsm_event ev;
 
 	c->nodes[i].qmp_cmds[a->u.qmp.cmd]++;
+	if (a->u.qmp.cmd == FSM_QMP_YANK && !yank_names_ok(a))
+		c->step_errors++;
 	if (!q->alive) {
 		result(c, i, &a->u.qmp.tag, a->u.qmp.cmd, FSM_RES_NOT_DELIVERED);
 		return;

@@ -119,6 +119,21 @@ static void result(struct s_cluster *c, int i, const struct fsm_action *a,
 	push(c, i, &ev);
 }
 
+/* How many of a yank's names, in order, are the ones QMP_YANK_SET gave
+ * (-1 at the first that is not): the action lists them back to back. */
+static int yank_names_ok(const struct fsm_action *a)
+{
+	const char *s = a->u.qmp.yank;
+	char want[FSM_YANK_NAME_MAX];
+
+	for (unsigned y = 0; y < a->u.qmp.n_yank; y++, s += strlen(s) + 1) {
+		snprintf(want, sizeof(want), y == 0 ? "migration" : "block-node:#block%u", y);
+		if (!s || strcmp(s, want) != 0)
+			return -1;
+	}
+	return (int)a->u.qmp.n_yank;
+}
+
 /* QEMU as recorded, for a primary whose secondary's node is gone (the
  * yank came first) and for a secondary told to take over. */
 static void stub(struct s_cluster *c, int i, const struct fsm_action *a)
@@ -142,7 +157,7 @@ static void stub(struct s_cluster *c, int i, const struct fsm_action *a)
 	switch (a->u.qmp.cmd) {
 	case FSM_QMP_YANK:
 		q->yank++;
-		q->yank_names = (int)a->u.qmp.n_yank;
+		q->yank_names = yank_names_ok(a);
 		break;
 	case FSM_QMP_LOST_HEARTBEAT:
 		if (q->mode != FSM_MODE_PRIMARY && q->mode != FSM_MODE_SECONDARY) {
