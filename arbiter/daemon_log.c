@@ -11,6 +11,7 @@
  */
 #include "daemon.h"
 
+#include <inttypes.h>
 #include <qb/qblog.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static int32_t stderr_target = QB_LOG_STDERR;
 
 void daemon_log_init(struct daemon *d)
 {
-	int32_t t;
+	int32_t t, bb;
 
 	qb_log_init("colo-arbiterd", LOG_DAEMON, LOG_INFO);
 	t = daemon_log_stderr_open(d->loop);
@@ -59,9 +60,15 @@ void daemon_log_init(struct daemon *d)
 	qb_log_format_set(QB_LOG_BLACKBOX, "%T %N [%p] %b");
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_SIZE, (int32_t)d->cfg.blackbox_size);
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_THREADED, QB_FALSE);
-	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);
+	bb = qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);
 	qb_log_filter_ctl(QB_LOG_BLACKBOX, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", LOG_DEBUG);
 	daemon_log_set_level(d);
+	/* a ring in /dev/shm, so up to 256M of blackbox_size can exceed it:
+	 * the daemon runs on, but must not lose its flight recorder unsaid */
+	if (bb < 0)
+		qb_log(LOG_WARNING, "node=%u: no blackbox: a ring of %" PRIu32 " bytes cannot be "
+		       "made in /dev/shm (%s); set blackbox_size lower", d->nodeid,
+		       d->cfg.blackbox_size, strerror(-bb));
 }
 
 void daemon_log_set_level(struct daemon *d)

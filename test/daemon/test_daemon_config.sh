@@ -5,7 +5,8 @@
 # again to itself; a locked pidfile refuses a second daemon; without corosync the control
 # socket answers, SIGHUP reloads VM files, sd_notify sends READY=1/STOPPING=1; the daemon's
 # threads run SCHED_RR 10 by default, and without CAP_SYS_NICE it warns and runs; the
-# blackbox is mapped at its default size (1M) and at blackbox_size. TAP.
+# blackbox is mapped at its default size (1M) and at blackbox_size, and one /dev/shm cannot
+# hold is reported. TAP.
 set -u
 ARBD="$TOP_BUILDDIR/arbiter/colo-arbiterd"
 if [ ! -x "$ARBD" ]; then echo "1..0 # SKIP colo-arbiterd not built"; exit 0; fi
@@ -67,7 +68,7 @@ role = primary
 peer-node = 2
 pre-failover = {"execute": "object-del", "arguments": {"id": "comp0"}}
 EOV
-echo "1..15"
+echo "1..16"
 "$ARBD" --check-config -c "$W/good.conf" >"$W/out" 2>"$W/err"
 rc=$?
 check "a good config with one VM file: exit 0" [ "$rc" = 0 ]
@@ -119,6 +120,26 @@ check "blackbox_size = 128K: a 128 KiB ring" wait_blackbox "$first" 256 300
 kill -TERM "$first"
 wait "$first"
 first=
+# a blackbox /dev/shm cannot hold: a warning naming it, and the daemon runs on (its
+# control socket is made)
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+	{ cat "$W/good.conf"; echo "blackbox_size = 256M"; } >"$W/bbig.conf"
+	rm -f "$W/ctl.sock"
+	unshare -m sh -c 'mount -t tmpfs -o size=1m tmpfs /dev/shm && exec "$@"' sh \
+		"$ARBD" -f -c "$W/bbig.conf" >"$W/bbig.log" 2>&1 &
+	first=$!
+	bbig_ok() {
+		grep -q "no blackbox: a ring of 268435456 bytes cannot be made" "$W/bbig.log" &&
+			[ -S "$W/ctl.sock" ] && kill -0 "$first"
+	}
+	for _ in $(seq 1 50); do bbig_ok && break; sleep 0.1; done
+	check "a blackbox that /dev/shm cannot hold: a warning naming its size, the daemon runs" bbig_ok
+	kill -TERM "$first"
+	wait "$first"
+	first=
+else
+	n=$((n + 1)); echo "ok $n # SKIP not root or no unshare"
+fi
 # A running daemon without corosync: its control socket answers, SIGHUP reloads the VM
 # files, and the notify protocol (NOTIFY_SOCKET) says READY=1 and STOPPING=1.
 CTL="$TOP_BUILDDIR/arbiter/colo-arbiterctl"
