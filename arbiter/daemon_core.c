@@ -224,9 +224,9 @@ static int drain(struct daemon *d)
 		fsm_actions_reset(d->acts);
 	}
 	d->stepping = false;
-	/* the blocks of a round of hundreds of VMs (a state round every
-	 * state_period, a peer's batch) are freed by now, but stay resident
-	 * until trimmed: 390 KiB at 500 VMs idle, measured */
+	/* the blocks of a round of hundreds of VMs (a confchg's state
+	 * round, a peer's batch of them, a failover) are freed by now, but
+	 * stay resident until trimmed: 390 KiB at 500 VMs, measured */
 	if (work >= TRIM_WORK)
 		daemon_mem_trim_soon(d);
 	/* a node loss needs thousands of actions and queued events: kept
@@ -328,7 +328,7 @@ static void timer_start(struct daemon *d, enum fsm_timer_id id, uint32_t vm,
  * everything one loop iteration decided becomes one CPG message, a lone
  * message as itself (the 1.0 bytes), several in a peer_msg batch.  With
  * hundreds of VMs one event sends hundreds of messages (a node loss: a
- * PROPOSE and a STATE per VM; a state round: a STATE per VM); one by one
+ * PROPOSE and a STATE per VM; a confchg: a STATE per VM); one by one
  * they flooded corosync's queue and delayed the own LIVENESS behind them
  * past the liveness bound, which closed the gate.  A batch is delivered
  * whole in one view, so the agreed order of the messages is what it would

@@ -434,17 +434,11 @@ static void send_report(struct fsm *f, struct fsm_vm *vm, struct fsm_actions *ou
 	vm->last_sent_epoch = m.epoch;
 }
 
-static void send_all_state(struct fsm *f, struct fsm_actions *out, bool sync)
+/* Pending fences are state too (H3). */
+static void send_fencing_state(struct fsm *f, struct fsm_actions *out)
 {
 	struct fsm_msg m;
 
-	for (unsigned i = 0; i < f->n_slots; i++) {
-		struct fsm_vm *vm = fsm_vm_at(f, i);
-
-		if (vm->used)
-			send_report(f, vm, out);
-	}
-	/* pending fences are state too (H3) */
 	for (unsigned i = 0; i < FSM_MAX_NODES; i++) {
 		struct fsm_node *n = &f->nodes[i];
 
@@ -456,12 +450,55 @@ static void send_all_state(struct fsm *f, struct fsm_actions *out, bool sync)
 		m.pending = true;
 		fsm_send(f, out, &m);
 	}
+}
+
+static void send_all_state(struct fsm *f, struct fsm_actions *out, bool sync)
+{
+	struct fsm_msg m;
+
+	for (unsigned i = 0; i < f->n_slots; i++) {
+		struct fsm_vm *vm = fsm_vm_at(f, i);
+
+		if (vm->used)
+			send_report(f, vm, out);
+	}
+	send_fencing_state(f, out);
 	if (sync) {
 		memset(&m, 0, sizeof(m));
 		m.kind = FSM_MSG_SYNC_DONE;
 		fsm_send(f, out, &m);
 	}
 	f->last_state_mono = f->now_mono;
+}
+
+/*
+ * M5's periodic round, a slice per tick: the VMs whose slot is the
+ * slice's number modulo state_period / P, so each VM is still reported
+ * every state_period, but 500 VMs make 50 reports on every tick rather
+ * than 500 on every tenth.  A whole round at once filled, for a quarter
+ * of a second, queues of hundreds of kilobytes on every node (this
+ * step's actions, the send queue, each peer's event queue), mapped
+ * afresh each time above the mmap threshold; a slice's come from reused
+ * heap (BENCHMARKS.md, "a state round's transients").  Totem carries a
+ * slice in the same turn of the token as the tick's LIVENESS.
+ */
+static void send_state_slice(struct fsm *f, struct fsm_actions *out)
+{
+	int64_t per = f->cfg.state_period_ms / f->cfg.liveness_period_ms;
+	unsigned n = per < 1 ? 1 : per > FSM_MAX_VMS ? FSM_MAX_VMS : (unsigned)per;
+	unsigned k = f->state_slice % n;
+
+	for (unsigned i = k; i < f->n_slots; i += n) {
+		struct fsm_vm *vm = fsm_vm_at(f, i);
+
+		if (vm->used)
+			send_report(f, vm, out);
+	}
+	if (k == 0) {
+		send_fencing_state(f, out);
+		f->last_state_mono = f->now_mono;
+	}
+	f->state_slice = (k + 1) % n;
 }
 
 static void barrier_check(struct fsm *f)
@@ -1352,9 +1389,8 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, struct fsm_actions *out)
 			bool delivering = f->live_sent >= f->live_out;
 
 			send_liveness(f, out);
-			if (fsm_mech(f, FSM_MECH_PERIODIC_STATE) && delivering &&
-			    f->now_mono - f->last_state_mono >= f->cfg.state_period_ms)
-				send_all_state(f, out, false);
+			if (fsm_mech(f, FSM_MECH_PERIODIC_STATE) && delivering)
+				send_state_slice(f, out);
 			timer_start(f, out, FSM_TIMER_LIVENESS_TICK, 0, next_tick(f));
 		} else if (ev->u.timer.id == FSM_TIMER_VM_WAKE) {
 			if (ev->u.timer.vm >= FSM_MAX_VMS)

@@ -194,7 +194,8 @@ struct fsm {
 	bool tick_armed;
 	/* barrier */
 	bool barrier_pending;
-	int64_t last_state_mono;
+	int64_t last_state_mono; /* the periodic round's slice 0 went out */
+	unsigned state_slice;  /* the periodic round's next slice */
 	struct fsm_node nodes[FSM_MAX_NODES];
 	/* nodes[n_node_slots..] were never used and are zero: the inputs,
 	 * taken after every re-derived VM, copy and compare only up to here */

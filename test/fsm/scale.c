@@ -206,6 +206,9 @@ static void do_actions(struct s_cluster *c, int i)
 			stub(c, i, a);
 			break;
 		case FSM_ACT_SEND:
+			v = a->u.send.kind == FSM_MSG_STATE ? vm_of(c, a->u.send.vm) : -1;
+			if (v >= 0)
+				nd->reports[v]++;
 			/* one agreed order: every member's copy is queued now */
 			ev = s_ev(c, FSM_EV_PEER_MSG);
 			ev.u.peer.from = nd->id;
@@ -263,7 +266,7 @@ static void do_actions(struct s_cluster *c, int i)
 int s_step(struct s_cluster *c, int i, struct fsm_event *ev)
 {
 	struct s_node *nd = &c->nodes[i];
-	unsigned yanks = 0;
+	unsigned yanks = 0, reports = 0;
 	int64_t t0 = 0;
 	int rc;
 
@@ -289,9 +292,14 @@ int s_step(struct s_cluster *c, int i, struct fsm_event *ev)
 		nd->max_actions_step = nd->steps;
 		nd->max_actions_ns = c->last_ns;
 	}
-	for (unsigned k = 0; k < c->out.n; k++)
+	for (unsigned k = 0; k < c->out.n; k++) {
 		yanks += c->out.a[k].kind == FSM_ACT_QMP &&
 			 c->out.a[k].u.qmp.cmd == FSM_QMP_YANK;
+		reports += c->out.a[k].kind == FSM_ACT_SEND &&
+			   c->out.a[k].u.send.kind == FSM_MSG_STATE;
+	}
+	if (reports > nd->max_reports)
+		nd->max_reports = reports;
 	if (yanks > nd->max_yanks) {
 		nd->max_yanks = yanks;
 		nd->max_yanks_actions = c->out.n;
@@ -335,7 +343,9 @@ int s_init(struct s_cluster *c, unsigned n_local, unsigned n_witness,
 		nd->log = calloc(c->n_vms + 1, sizeof(*nd->log));
 		nd->status = calloc(c->n_vms + 1, sizeof(*nd->status));
 		nd->disk = calloc(c->n_vms + 1, sizeof(*nd->disk));
-		if (!nd->f || !nd->q || !nd->log || !nd->status || !nd->disk)
+		nd->reports = calloc(c->n_vms + 1, sizeof(*nd->reports));
+		if (!nd->f || !nd->q || !nd->log || !nd->status || !nd->disk ||
+		    !nd->reports)
 			return -1;
 	}
 	return 0;
@@ -349,6 +359,7 @@ void s_free(struct s_cluster *c)
 		free(c->nodes[i].log);
 		free(c->nodes[i].status);
 		free(c->nodes[i].disk);
+		free(c->nodes[i].reports);
 	}
 	fsm_actions_release(&c->out);
 	free(c->q);

@@ -58,6 +58,8 @@ struct s_node {
 	unsigned max_yanks_actions;  /* ... among this many actions */
 	uint64_t max_yanks_ns;       /* ... in a step this long */
 	unsigned audits, kills, fences;
+	unsigned *reports;           /* per VM: STATE messages it sent */
+	unsigned max_reports;        /* most STATEs of one step */
 };
 
 struct s_item {

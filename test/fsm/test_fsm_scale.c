@@ -178,6 +178,67 @@ static void test_node_loss_500_vms(void **state)
 	free(c);
 }
 
+/*
+ * M5's periodic round goes a slice per liveness tick: over each
+ * state_period every VM is reported exactly once by every arbiter that
+ * holds it, and no step carries more than a slice's share.  (All 600 in
+ * one step every tenth tick filled queues of hundreds of KiB on every
+ * node, mapped afresh each time.)
+ */
+static void test_periodic_round_in_slices(void **state)
+{
+	struct s_cluster *c = calloc(1, sizeof(*c));
+	struct fsm_config cfg;
+	unsigned slices, share;
+
+	(void)state;
+	assert_non_null(c);
+	fsm_config_defaults(&cfg);
+	cfg.check_skips = true;
+	assert_int_equal(s_init(c, N_LOCAL, N_WITNESS, &cfg), 0);
+	s_boot(c);
+	assert_int_equal(c->errors, 0);
+	slices = (unsigned)(cfg.state_period_ms / cfg.liveness_period_ms);
+	assert_int_equal(slices, 10);
+	share = (c->n_vms + slices - 1) / slices;
+	for (unsigned i = 0; i < S_NODES; i++) {
+		memset(c->nodes[i].reports, 0, c->n_vms * sizeof(unsigned));
+		c->nodes[i].max_reports = 0;
+	}
+	for (unsigned round = 1; round <= 3; round++) {
+		for (unsigned t = 0; t < slices; t++) {
+			c->now += cfg.liveness_period_ms;
+			for (int i = 0; i < S_NODES; i++) {
+				struct fsm_event ev = s_ev(c, FSM_EV_TIMER);
+
+				ev.u.timer.id = FSM_TIMER_LIVENESS_TICK;
+				s_step(c, i, &ev);
+			}
+			s_run(c);
+		}
+		for (unsigned i = 0; i < S_NODES; i++) {
+			const struct s_node *nd = &c->nodes[i];
+			unsigned held = 0;
+
+			for (unsigned v = 0; v < c->n_vms; v++) {
+				if (nd->reports[v] != 0 && nd->reports[v] != round)
+					fail_msg("n%u vm%u: %u reports in %u periods",
+						 nd->id, v, nd->reports[v], round);
+				held += nd->reports[v] != 0;
+			}
+			assert_int_equal(held, nd->f->n_vms);
+		}
+	}
+	assert_int_equal(c->nodes[0].f->n_vms, c->n_vms);
+	for (unsigned i = 0; i < S_NODES; i++) {
+		assert_true(c->nodes[i].max_reports > 0);
+		assert_true(c->nodes[i].max_reports <= share);
+	}
+	assert_int_equal(c->errors, 0);
+	s_free(c);
+	free(c);
+}
+
 /* The list grows past any old bound, keeps its capacity, drops audit refs
  * on reset, frees on release, and stops at FSM_MAX_ACTIONS with a flag. */
 static void test_actions_grow_reset_release(void **state)
@@ -581,6 +642,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_audit_text_escapes),
 		cmocka_unit_test(test_node_loss_500_vms),
+		cmocka_unit_test(test_periodic_round_in_slices),
 		cmocka_unit_test(test_actions_grow_reset_release),
 		cmocka_unit_test(test_index_random_add_remove),
 		cmocka_unit_test(test_index_collisions),
