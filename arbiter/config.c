@@ -145,6 +145,7 @@ static const struct {
 } log_levels[] = {
 	{"err", LOG_ERR}, {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
 	{"info", LOG_INFO}, {"debug", LOG_DEBUG},
+	{"trace", LOG_DEBUG + 1}, /* libqb's LOG_TRACE */
 };
 
 static int name_index(const char *const *tab, size_t n, const char *s)
@@ -417,7 +418,7 @@ static int main_set(struct config_lex *ps, struct arb_config *c, enum config_key
 		*(uint32_t *)(void *)field = (uint32_t)u;
 		break;
 	case VT_LOGLEVEL:
-		why = "must be err, warning, notice, info or debug";
+		why = "must be err, warning, notice, info, debug or trace";
 		for (size_t j = 0; j < ARRAY_SIZE(log_levels); j++) {
 			if (strcmp(v, log_levels[j].name) == 0) {
 				snprintf(field, d->size, "%s", v);

@@ -77,10 +77,14 @@ static int evq_push(struct daemon *d, const struct fsm_event *ev)
 #define ACTS_KEEP 64     /* action list capacity kept between events */
 #define SENDQ_KEEP 64    /* send queue capacity kept once it is empty */
 #define EVQ_KEEP 64      /* event queue capacity kept once it is empty */
-#define BATCH_MSGS_KEEP 16 /* decoded batch messages kept */
+#define BATCH_MSGS_KEEP 64 /* decoded batch messages kept */
+/* The send buffer kept between bursts, each half: a liveness tick's slice
+ * of 500 VMs' state reports (~50 of ~250 bytes) in one CPG message, from
+ * the heap (two halves of PEER_BATCH_MAX are above the mmap threshold:
+ * mapped and faulted in again at every tick). */
+#define SEND_HALF_KEEP ((size_t)24 * 1024)
 
 #define BURST_KEEP_MS 250  /* a node loss's steps come within ~100 ms */
-#define TRIM_WORK 64       /* events and actions of one drain that make a burst */
 
 /* The burst buffers beyond what is kept between bursts, BURST_KEEP_MS
  * after the burst began: a node loss grows them in each of its steps (the
@@ -105,6 +109,7 @@ static void send_buf_free(struct daemon *d)
 {
 	free(d->send_buf);
 	d->send_buf = NULL;
+	d->send_half = 0;
 }
 
 static void batch_msgs_free(struct daemon *d)
@@ -129,7 +134,7 @@ static void release_fire(void *data)
 		sendq_free(d);
 	if (d->batch_msgs_cap > BATCH_MSGS_KEEP)
 		batch_msgs_free(d);
-	if (!d->sendq_n)
+	if (!d->sendq_n && d->send_half > SEND_HALF_KEEP)
 		send_buf_free(d);
 	daemon_mem_trim_soon(d);
 }
@@ -171,7 +176,11 @@ static bool logged_at_source(enum fsm_event_kind k)
 /* One record per step, except where its source already logged the event
  * (logged_at_source) or a state report called for no action: the periodic
  * rounds are 3 reports a VM every state_period, which with 500 VMs filled
- * the 1 MiB blackbox in under half a minute; deliver_batch counts them. */
+ * the 1 MiB blackbox in under half a minute; deliver_batch counts them.
+ * What every liveness tick does when nothing happens (the tick, the
+ * LIVENESS messages back, the transport lines) is LOG_TRACE, which the
+ * blackbox does not keep: at debug it was 17 records a second on any
+ * cluster, and a blackbox of 256K held two minutes of them. */
 static void log_step(struct daemon *d, const struct fsm_event *e, int rc)
 {
 	const struct fsm_msg *m = &e->u.peer.msg;
@@ -184,9 +193,15 @@ static void log_step(struct daemon *d, const struct fsm_event *e, int rc)
 	else if (rc)
 		qb_log(LOG_WARNING, "node=%u vm=%s: event %s refused by the fsm: %s",
 		       d->nodeid, vm ? vm : "-", fsm_event_kind_to_str(e->kind), strerror(-rc));
+	else if (e->kind == FSM_EV_PEER_MSG && m->kind == FSM_MSG_LIVENESS && !d->acts->n)
+		qb_log(LOG_TRACE, "node=%u: LIVENESS %" PRIu64 " from node %u", d->nodeid,
+		       m->seq, e->u.peer.from);
 	else if (e->kind == FSM_EV_PEER_MSG && (m->kind != FSM_MSG_STATE || d->acts->n))
 		qb_log(LOG_DEBUG, "node=%u vm=%s: %s from node %u -> %u actions", d->nodeid,
 		       m->vm[0] ? m->vm : "-", fsm_msg_kind_to_str(m->kind), e->u.peer.from,
+		       d->acts->n);
+	else if (e->kind == FSM_EV_TIMER && e->u.timer.id == FSM_TIMER_LIVENESS_TICK)
+		qb_log(LOG_TRACE, "node=%u: liveness tick -> %u actions", d->nodeid,
 		       d->acts->n);
 	else if (e->kind != FSM_EV_PEER_MSG && !logged_at_source(e->kind))
 		qb_log(LOG_DEBUG, "node=%u vm=%s: event %s -> %u actions", d->nodeid,
@@ -199,7 +214,6 @@ static int drain(struct daemon *d)
 {
 	bool gate_before, first = true;
 	int first_rc = 0;
-	unsigned work = 0;
 
 	d->stepping = true;
 	gate_before = fsm_gate_open(d->fsm);
@@ -219,18 +233,16 @@ static int drain(struct daemon *d)
 			first_rc = rc;
 		first = false;
 		log_step(d, &e, rc);
-		work += 1 + d->acts->n;
 		run_actions(d, &e);
 		fsm_actions_reset(d->acts);
 	}
 	d->stepping = false;
-	/* the blocks of a round of hundreds of VMs (a confchg's state
-	 * round, a peer's batch of them, a failover) are freed by now, but
-	 * stay resident until trimmed: 390 KiB at 500 VMs, measured */
-	if (work >= TRIM_WORK)
-		daemon_mem_trim_soon(d);
 	/* a node loss needs thousands of actions and queued events: kept
-	 * while it lasts (release_fire), not for ever */
+	 * while it lasts, then freed and the heap trimmed (release_fire).
+	 * A drain whose lists stayed within their kept capacity, as a
+	 * liveness tick's slice of the state round does, reuses the same
+	 * blocks every time: trimmed after each, their pages were faulted
+	 * in again at the next tick (~150 KiB every 2 s at 500 VMs). */
 	if (d->acts->cap > ACTS_KEEP || d->evq_cap > EVQ_KEEP)
 		release_soon(d);
 	if (gate_before != fsm_gate_open(d->fsm)) {
@@ -512,7 +524,7 @@ static bool own_take(struct daemon *d, const struct membership_deliver *m)
 		own_clear(d);
 		return false;
 	}
-	qb_log(LOG_DEBUG, "node=%u: %u own messages (%zu bytes) back as sent", d->nodeid, e->n,
+	qb_log(LOG_TRACE, "node=%u: %u own messages (%zu bytes) back as sent", d->nodeid, e->n,
 	       m->len);
 	post_msgs(d, m->nodeid, e->msgs, e->n);
 	free(e);
@@ -525,17 +537,24 @@ static bool own_take(struct daemon *d, const struct membership_deliver *m)
  * went out.  Also called on every corosync dispatch. */
 static unsigned send_flush(struct daemon *d)
 {
+	/* more than a tick's worth queued: CPG messages of the largest size,
+	 * as few as can carry them (each costs corosync a token turn) */
+	size_t half = d->sendq_n > SENDQ_KEEP ? PEER_BATCH_MAX : SEND_HALF_KEEP;
 	size_t cap = send_cap(d);
 	unsigned done = 0, cpg = 0;
 	uint8_t *buf, *zbuf;
 
-	if (d->sendq_n && !d->send_buf) {
-		d->send_buf = malloc(2 * PEER_BATCH_MAX);
+	if (d->sendq_n && d->send_half < half) {
+		send_buf_free(d);
+		d->send_buf = malloc(2 * half);
 		if (!d->send_buf) /* kept queued: send_retry() backs off as on EAGAIN */
 			return 0;
+		d->send_half = half;
 	}
+	if (cap > d->send_half)
+		cap = d->send_half;
 	buf = d->send_buf;
-	zbuf = buf ? buf + PEER_BATCH_MAX : NULL;
+	zbuf = buf ? buf + d->send_half : NULL;
 
 	while (done < d->sendq_n) {
 		unsigned taken = 0;
@@ -568,7 +587,7 @@ static unsigned send_flush(struct daemon *d)
 	if (done) {
 		d->sendq_head = (d->sendq_head + done) % d->sendq_cap;
 		d->sendq_n -= done;
-		qb_log(LOG_DEBUG, "node=%u: %u messages out in %u CPG messages, %u left "
+		qb_log(LOG_TRACE, "node=%u: %u messages out in %u CPG messages, %u left "
 		       "(%" PRIu64 " bytes sent so far, %" PRIu64 " uncompressed)",
 		       d->nodeid, done, cpg, d->sendq_n, d->sent_bytes, d->sent_plain);
 	}
@@ -579,7 +598,7 @@ static unsigned send_flush(struct daemon *d)
 		d->send_retry_ms = 0;
 		d->sendq_head = 0;
 		d->sendq_dropping = false;
-		if (d->send_buf || d->sendq_cap > SENDQ_KEEP)
+		if (d->send_half > SEND_HALF_KEEP || d->sendq_cap > SENDQ_KEEP)
 			release_soon(d);
 	}
 	return done;
@@ -789,15 +808,17 @@ static void deliver_batch(struct daemon *d, const struct membership_deliver *m)
 	/* one decode buffer, grown as needed: post_msgs() copies every
 	 * message into the event queue before the fsm steps on any */
 	if (d->batch_msgs_cap < cap) {
+		unsigned want = cap > BATCH_MSGS_KEEP ? cap : BATCH_MSGS_KEEP;
+
 		batch_msgs_free(d);
-		d->batch_msgs = malloc(sizeof(*d->batch_msgs) * cap);
+		d->batch_msgs = malloc(sizeof(*d->batch_msgs) * want);
 		if (!d->batch_msgs) {
 			qb_log(LOG_CRIT, "node=%u: no memory for a batch of %u from node %u",
 			       d->nodeid, cap, m->nodeid);
 			return;
 		}
-		d->batch_msgs_cap = cap;
-		if (cap > BATCH_MSGS_KEEP)
+		d->batch_msgs_cap = want;
+		if (want > BATCH_MSGS_KEEP)
 			release_soon(d);
 	}
 	msgs = d->batch_msgs;
@@ -806,7 +827,7 @@ static void deliver_batch(struct daemon *d, const struct membership_deliver *m)
 		drop_log(d, m, rc, &err);
 		return;
 	}
-	qb_log(LOG_DEBUG, "node=%u: batch of %u messages (%zu bytes) from node %u", d->nodeid,
+	qb_log(LOG_TRACE, "node=%u: batch of %u messages (%zu bytes) from node %u", d->nodeid,
 	       n, m->len, m->nodeid);
 	post_msgs(d, m->nodeid, msgs, n);
 }

@@ -110,9 +110,11 @@ struct daemon {
 	struct fsm_msg *sendq;    /* ring: sendq_n from sendq_head */
 	unsigned sendq_head, sendq_n, sendq_cap;
 	bool sendq_dropping;      /* the bound was hit: logged once per episode */
-	/* a CPG message as built, then compressed (2 x PEER_BATCH_MAX, its own
-	 * mapping): kept BURST_KEEP_MS after a flush, not resident for ever */
-	uint8_t *send_buf;
+	/* a CPG message as built, then compressed: 2 x 24 KiB kept for a
+	 * tick's messages; 2 x PEER_BATCH_MAX (its own mapping) for more,
+	 * kept BURST_KEEP_MS after a flush, not resident for ever */
+	uint8_t *send_buf;        /* two halves: encoded, compressed */
+	size_t send_half;         /* bytes in each half */
 	/* own CPG messages sent and not yet delivered back, oldest first */
 	struct own_sent *own_head, *own_tail;
 	unsigned own_n;

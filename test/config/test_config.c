@@ -869,6 +869,10 @@ static void test_bounds(void **state)
 	/* a NULL err is allowed */
 	assert_int_equal(parse_str("bogus = 1\n", &c, NULL), -EINVAL);
 	assert_int_equal(config_log_priority(&before), 6 /* LOG_INFO */);
+	/* libqb's LOG_TRACE, below what the blackbox keeps */
+	c = before;
+	assert_int_equal(parse_str("log_level = trace\n", &c, &e), 0);
+	assert_int_equal(config_log_priority(&c), 8);
 }
 
 /* ------------------------------------------------------------- VMs */
