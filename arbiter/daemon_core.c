@@ -173,6 +173,17 @@ static bool logged_at_source(enum fsm_event_kind k)
 	}
 }
 
+/* The step only re-armed timers: an own LIVENESS back re-arms the
+ * liveness deadline, every tick; a VM's wake-up found nothing due. */
+static bool timers_only(const struct fsm_actions *acts)
+{
+	for (unsigned i = 0; i < acts->n; i++)
+		if (acts->a[i].kind != FSM_ACT_TIMER_START &&
+		    acts->a[i].kind != FSM_ACT_TIMER_CANCEL)
+			return false;
+	return true;
+}
+
 /* One record per step, except where its source already logged the event
  * (logged_at_source) or a state report called for no action: the periodic
  * rounds are 3 reports a VM every state_period, which with 500 VMs filled
@@ -193,15 +204,18 @@ static void log_step(struct daemon *d, const struct fsm_event *e, int rc)
 	else if (rc)
 		qb_log(LOG_WARNING, "node=%u vm=%s: event %s refused by the fsm: %s",
 		       d->nodeid, vm ? vm : "-", fsm_event_kind_to_str(e->kind), strerror(-rc));
-	else if (e->kind == FSM_EV_PEER_MSG && m->kind == FSM_MSG_LIVENESS && !d->acts->n)
+	else if (e->kind == FSM_EV_PEER_MSG && m->kind == FSM_MSG_LIVENESS && timers_only(d->acts))
 		qb_log(LOG_TRACE, "node=%u: LIVENESS %" PRIu64 " from node %u", d->nodeid,
 		       m->seq, e->u.peer.from);
 	else if (e->kind == FSM_EV_PEER_MSG && (m->kind != FSM_MSG_STATE || d->acts->n))
 		qb_log(LOG_DEBUG, "node=%u vm=%s: %s from node %u -> %u actions", d->nodeid,
 		       m->vm[0] ? m->vm : "-", fsm_msg_kind_to_str(m->kind), e->u.peer.from,
 		       d->acts->n);
-	else if (e->kind == FSM_EV_TIMER && e->u.timer.id == FSM_TIMER_LIVENESS_TICK)
-		qb_log(LOG_TRACE, "node=%u: liveness tick -> %u actions", d->nodeid,
+	else if (e->kind == FSM_EV_TIMER && (e->u.timer.id == FSM_TIMER_LIVENESS_TICK ||
+					     timers_only(d->acts)))
+		qb_log(LOG_TRACE, "node=%u: timer %s -> %u actions", d->nodeid,
+		       e->u.timer.id == FSM_TIMER_LIVENESS_TICK ? "liveness tick" :
+		       e->u.timer.id == FSM_TIMER_VM_WAKE ? "VM wake-up" : "liveness deadline",
 		       d->acts->n);
 	else if (e->kind != FSM_EV_PEER_MSG && !logged_at_source(e->kind))
 		qb_log(LOG_DEBUG, "node=%u vm=%s: event %s -> %u actions", d->nodeid,

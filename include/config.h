@@ -54,7 +54,7 @@
 /* sbd's default watchdog timeout */
 #define CONFIG_WATCHDOG_TIMEOUT_DEFAULT_MS 5000
 /* corosync's own blackbox size */
-#define CONFIG_BLACKBOX_SIZE_DEFAULT (1024 * 1024)
+#define CONFIG_BLACKBOX_SIZE_DEFAULT (256 * 1024)
 
 struct config_error {
 	char file[256];

@@ -7,7 +7,7 @@
 set -uo pipefail
 
 packages=(build-essential autoconf automake libtool pkg-config
-	libqb-dev libjansson-dev zlib1g-dev libcmocka-dev libcpg-dev libquorum-dev libcorosync-common-dev
+	libqb-dev libqb-tools libjansson-dev zlib1g-dev libcmocka-dev libcpg-dev libquorum-dev libcorosync-common-dev
 	qemu-system-x86 qemu-utils clang libclang-rt-14-dev valgrind iproute2 nftables corosync procps jq pacemaker-dev
 	pacemaker pacemaker-cli-utils)
 

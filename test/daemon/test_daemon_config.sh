@@ -5,7 +5,7 @@
 # again to itself; a locked pidfile refuses a second daemon; without corosync the control
 # socket answers, SIGHUP reloads VM files, sd_notify sends READY=1/STOPPING=1; the daemon's
 # threads run SCHED_RR 10 by default, and without CAP_SYS_NICE it warns and runs; the
-# blackbox is mapped at its default size (1M) and at blackbox_size, and one /dev/shm cannot
+# blackbox is mapped at its default size (256K) and at blackbox_size, and one /dev/shm cannot
 # hold is reported. TAP.
 set -u
 ARBD="$TOP_BUILDDIR/arbiter/colo-arbiterd"
@@ -107,7 +107,7 @@ timeout 10 "$ARBD" -f -c "$W/good.conf" --pidfile "$W/pid" >/dev/null 2>"$W/err"
 rc=$?
 check "a locked pidfile: a second daemon exits 1 saying it is locked" \
 	eval '[ "$rc" = 1 ] && grep -q "locked" "$W/err" && [ "$(cat "$W/pid")" = "$first" ]'
-check "the blackbox by default: a 1 MiB ring (mapped twice)" wait_blackbox "$first" 2048 2100
+check "the blackbox by default: a 256 KiB ring (mapped twice)" wait_blackbox "$first" 512 560
 kill -TERM "$first"
 wait "$first"
 rc=$?

@@ -6,6 +6,7 @@
 #   - all 120 protected on both sides
 #   - idle: n2 sends a slice of its reports on every tick (at most 120/10 of them with
 #     its LIVENESS), never the whole round at once (log_level trace names each send)
+#   - n2's blackbox holds its decisions, not those trace lines
 #   - node loss of n1 (kill -9 of its corosync, every primary silently lost): n2 runs
 #     all 120 alone, one x-colo-lost-heartbeat each
 # TAP; root; skips without the tools unless COLO_REQUIRE_REAL=1.
@@ -13,13 +14,14 @@ set -u
 . "$TOP_SRCDIR/test/lab/lab.sh"
 . "$TOP_SRCDIR/test/daemon/daemon_lab.sh"
 dl_need
+command -v qb-blackbox >/dev/null 2>&1 || tap_need test_daemon_many.sh " qb-blackbox"
 
 N=120
 # status from run_dir/status.json: the control socket's reply for 120 VMs is large
 DL_STATUS_FILE=1
 count_status() { dl_status "$1" | jq --arg s "$2" '[.vms[] | select(.status == $s)] | length' 2>/dev/null; }
 
-echo "1..6"
+echo "1..7"
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
 reqs=()
 for k in $(seq "$N"); do
@@ -52,6 +54,18 @@ dl_check "idle: n2 sends on most ticks, never more than a slice of $slice report
 	eval '[ "$(sends | wc -l)" -ge 8 ] && [ "$(sends | sort -n | tail -n 1)" -le $((slice + 2)) ]'
 dl_check "idle: the slices carry reports (at least $slice messages on 8 ticks)" \
 	eval '[ "$(sends | awk -v s="$slice" "\$1 >= s" | wc -l)" -ge 8 ]'
+# the blackbox keeps lines down to debug: the start-up's decisions, not the trace lines
+# that every tick writes to n2's log
+bb="$LAB_DIR/n2/run/colo-arbiter/blackbox"
+rm -f "$bb"
+kill -USR2 "${DL_ARB[2]}"
+bb_ok() {
+	dl_wait 10 test -s "$bb" && sleep 0.5 && qb-blackbox "$bb" >"$LAB_DIR/bb.txt" 2>/dev/null &&
+		grep -q "decision committed" "$LAB_DIR/bb.txt" &&
+		! grep -q "messages out in\|liveness tick\|own messages .* back as sent" "$LAB_DIR/bb.txt" &&
+		grep -q "messages out in" "$LAB_DIR/n2/arb.log"
+}
+dl_check "n2's blackbox (SIGUSR2, qb-blackbox) holds the start-up's decisions and none of the ticks' trace lines" bb_ok
 
 # ---- node loss of n1
 mark=$(($(wc -l <"$LAB_DIR/n2/arb.log") + 1))
