@@ -95,6 +95,20 @@ dl_pair() { # name [extra vm-add fields]
 	dl_vmfile 2 "$v" "$LAB_DIR/${v}s.qmp" secondary 1
 }
 
+dl_many_pairs() { # n: pairs m1..mN (primaries on n1, secondaries on n2), 100 a request
+	local k v reqs=()
+	for k in $(seq "$1"); do
+		v=m$k
+		reqs+=("{\"cmd\":\"vm-add\",\"name\":\"${v}p\",\"qmp\":\"$LAB_DIR/${v}p.qmp\"}"
+			"{\"cmd\":\"vm-add\",\"name\":\"${v}s\",\"qmp\":\"$LAB_DIR/${v}s.qmp\",\"incoming\":true}"
+			"{\"cmd\":\"pair\",\"primary\":\"${v}p\",\"secondary\":\"${v}s\"}")
+		dl_vmfile 1 "$v" "$LAB_DIR/${v}p.qmp" primary 2
+		dl_vmfile 2 "$v" "$LAB_DIR/${v}s.qmp" secondary 1
+		if [ "${#reqs[@]}" -ge 300 ]; then dl_sim "${reqs[@]}" >/dev/null || return 1; reqs=(); fi
+	done
+	[ "${#reqs[@]}" = 0 ] || dl_sim "${reqs[@]}" >/dev/null
+}
+
 DL_RUN=0
 dl_arb_start() { # node; each run logs to its own file, arb.log points to the last
 	DL_RUN=$((DL_RUN + 1))

@@ -23,16 +23,7 @@ count_status() { dl_status "$1" | jq --arg s "$2" '[.vms[] | select(.status == $
 
 echo "1..7"
 dl_up none || { echo "Bail out! lab did not come up"; exit 1; }
-reqs=()
-for k in $(seq "$N"); do
-	v=m$k
-	reqs+=("{\"cmd\":\"vm-add\",\"name\":\"${v}p\",\"qmp\":\"$LAB_DIR/${v}p.qmp\"}"
-		"{\"cmd\":\"vm-add\",\"name\":\"${v}s\",\"qmp\":\"$LAB_DIR/${v}s.qmp\",\"incoming\":true}"
-		"{\"cmd\":\"pair\",\"primary\":\"${v}p\",\"secondary\":\"${v}s\"}")
-	dl_vmfile 1 "$v" "$LAB_DIR/${v}p.qmp" primary 2
-	dl_vmfile 2 "$v" "$LAB_DIR/${v}s.qmp" secondary 1
-done
-dl_sim "${reqs[@]}" >/dev/null || { echo "Bail out! simulator refused the pairs"; exit 1; }
+dl_many_pairs "$N" || { echo "Bail out! simulator refused the pairs"; exit 1; }
 sed -i 's/^log_level = .*/log_level = trace/' "$LAB_DIR/n2/arb.conf"
 for i in 1 2 3; do
 	dl_arb_start "$i"

@@ -93,6 +93,20 @@ static unsigned status_vm_count(const struct fsm *f)
 	return n;
 }
 
+/* N_LOCAL + N_WITNESS VMs at the defaults, every skipped re-derivation
+ * checked, booted: every pair protected under a COLO epoch. */
+static struct s_cluster *booted_cluster(struct fsm_config *cfg)
+{
+	struct s_cluster *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	fsm_config_defaults(cfg);
+	cfg->check_skips = true;
+	assert_int_equal(s_init(c, N_LOCAL, N_WITNESS, cfg), 0);
+	s_boot(c);
+	return c;
+}
+
 /*
  * 500 VMs protected with their primary on n1 and secondary on n2 (plus 100
  * pairs n2 -> n3 that n1 only witnesses).  n2 powers off.  On n1 the gate
@@ -103,17 +117,12 @@ static unsigned status_vm_count(const struct fsm *f)
  */
 static void test_node_loss_500_vms(void **state)
 {
-	struct s_cluster *c = calloc(1, sizeof(*c));
 	struct fsm_config cfg;
+	struct s_cluster *c = booted_cluster(&cfg);
 	struct s_node *n1, *n3;
 	uint64_t yank_step;
 
 	(void)state;
-	assert_non_null(c);
-	fsm_config_defaults(&cfg);
-	cfg.check_skips = true;
-	assert_int_equal(s_init(c, N_LOCAL, N_WITNESS, &cfg), 0);
-	s_boot(c);
 	n1 = &c->nodes[0];
 	n3 = &c->nodes[2];
 	assert_int_equal(c->errors, 0);
@@ -187,16 +196,11 @@ static void test_node_loss_500_vms(void **state)
  */
 static void test_periodic_round_in_slices(void **state)
 {
-	struct s_cluster *c = calloc(1, sizeof(*c));
 	struct fsm_config cfg;
+	struct s_cluster *c = booted_cluster(&cfg);
 	unsigned slices, share;
 
 	(void)state;
-	assert_non_null(c);
-	fsm_config_defaults(&cfg);
-	cfg.check_skips = true;
-	assert_int_equal(s_init(c, N_LOCAL, N_WITNESS, &cfg), 0);
-	s_boot(c);
 	assert_int_equal(c->errors, 0);
 	slices = (unsigned)(cfg.state_period_ms / cfg.liveness_period_ms);
 	assert_int_equal(slices, 10);
