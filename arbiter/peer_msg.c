@@ -1252,8 +1252,9 @@ int peer_batch_compress(const void *buf, size_t len, void *out, size_t cap)
 	/* Level 1: the body is repetitive JSON and speed matters more.  An 8 KiB
 	 * window (memLevel 7) still holds dozens of messages, so it compresses
 	 * a STATE batch as well as zlib's defaults do, with ~100 KiB of working
-	 * memory instead of ~270: at 500 VMs every state round compresses a few
-	 * batches, and the defaults' 64 KiB blocks were mapped afresh for each. */
+	 * memory instead of ~270: at 500 VMs every liveness tick compresses a
+	 * slice of the state round, and the defaults' 64 KiB blocks were
+	 * mapped afresh for each batch. */
 	rc = deflateInit2(&zs, 1, Z_DEFLATED, PEER_BATCH_Z_WBITS, 7, Z_DEFAULT_STRATEGY);
 	if (rc == Z_MEM_ERROR)
 		return -ENOMEM;
